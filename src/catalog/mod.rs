@@ -1,0 +1,272 @@
+//! The shape of a table as the catalog describes it: columns with their exact types
+//! (`format_type`), NOT NULL, primary key, the cursor column, triggers and the planner's row
+//! estimate. Reads `pg_catalog` only, so it works for a role with nothing but SELECT.
+
+pub mod compare;
+pub mod ddl;
+
+use crate::db::ident::{quote, QualifiedName};
+use crate::db::{DbError, PgResultExt, Side};
+
+/// Why a table cannot be synced as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The table (or view) does not exist.
+    #[error("{side}: table {table} does not exist")]
+    TableMissing {
+        /// Side.
+        side: Side,
+        /// Table.
+        table: QualifiedName,
+    },
+    /// The relation is not an ordinary or partitioned table.
+    #[error("{side}: {table} is not a table (relkind {relkind})")]
+    NotATable {
+        /// Side.
+        side: Side,
+        /// Table.
+        table: QualifiedName,
+        /// pg_class.relkind.
+        relkind: String,
+    },
+    /// The cursor column is not in the source table.
+    #[error(
+        "source: table {table} has no column {column:?} to use as cursor (columns: {available})"
+    )]
+    CursorMissing {
+        /// Table.
+        table: QualifiedName,
+        /// The requested cursor column.
+        column: String,
+        /// The columns there are.
+        available: String,
+    },
+    /// The cursor column's type has no ordering.
+    #[error("source: cursor column {column:?} has type {sql_type}, which has no ordering")]
+    CursorNotOrderable {
+        /// Column.
+        column: String,
+        /// Its type.
+        sql_type: String,
+    },
+    /// No primary key: windows need a unique key to break cursor ties.
+    #[error("source: table {table} has no primary key")]
+    NoPrimaryKey {
+        /// Table.
+        table: QualifiedName,
+    },
+    /// Destination table exists with another structure.
+    #[error("destination: table {table} does not match the source: {detail}")]
+    ShapeMismatch {
+        /// Table.
+        table: QualifiedName,
+        /// The first difference found.
+        detail: String,
+    },
+    /// Database failure while reading the catalog or creating the table.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// One column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (exact, unquoted).
+    pub name: String,
+    /// Exact type as `format_type` prints it, e.g. `numeric(18,2)`.
+    pub sql_type: String,
+    /// NOT NULL constraint.
+    pub not_null: bool,
+    /// Generated column (`GENERATED ALWAYS AS … STORED`).
+    pub generated: bool,
+}
+
+/// A table's shape.
+#[derive(Debug, Clone)]
+pub struct TableShape {
+    /// Qualified name.
+    pub table: QualifiedName,
+    /// Columns in attribute order.
+    pub columns: Vec<Column>,
+    /// Primary-key column names in key order (empty when there is none).
+    pub primary_key: Vec<String>,
+    /// The table has user (non-internal) triggers.
+    pub has_user_triggers: bool,
+    /// `pg_class.reltuples` (planner estimate, -1 when never analysed).
+    pub estimated_rows: f64,
+    /// Some index starts with the given cursor column (only filled for the source).
+    pub cursor_indexed: bool,
+}
+
+impl TableShape {
+    /// The column of that name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Primary-key columns with their types.
+    pub fn key_columns(&self) -> Vec<&Column> {
+        self.primary_key
+            .iter()
+            .filter_map(|k| self.column(k))
+            .collect()
+    }
+
+    /// Comma-separated quoted column list, optionally prefixed by a table alias.
+    pub fn column_list(&self, alias: Option<&str>) -> String {
+        join_quoted(self.columns.iter().map(|c| c.name.as_str()), alias)
+    }
+
+    /// Comma-separated quoted primary-key list, optionally prefixed by an alias.
+    pub fn key_list(&self, alias: Option<&str>) -> String {
+        join_quoted(self.primary_key.iter().map(String::as_str), alias)
+    }
+}
+
+/// `a."x", a."y"` for the given names.
+pub fn join_quoted<'a>(names: impl Iterator<Item = &'a str>, alias: Option<&str>) -> String {
+    names
+        .map(|n| match alias {
+            Some(a) => format!("{a}.{}", quote(n)),
+            None => quote(n),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads a table's shape, `Ok(None)` when it does not exist.
+pub fn load(
+    client: &mut postgres::Client,
+    side: Side,
+    table: &QualifiedName,
+    cursor: Option<&str>,
+) -> Result<Option<TableShape>, CatalogError> {
+    let doing = format!("reading the catalog for {table}");
+    let rel = client
+        .query_opt(
+            "SELECT c.oid, c.reltuples::float8, c.relkind::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            &[&table.schema, &table.name],
+        )
+        .on(side, &doing)?;
+    let Some(rel) = rel else { return Ok(None) };
+    let oid: u32 = rel.get(0);
+    let relkind: String = rel.get(2);
+    if relkind != "r" && relkind != "p" {
+        return Err(CatalogError::NotATable {
+            side,
+            table: table.clone(),
+            relkind,
+        });
+    }
+    let columns = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '' \
+             FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&oid],
+        )
+        .on(side, &doing)?
+        .iter()
+        .map(|r| Column { name: r.get(0), sql_type: r.get(1), not_null: r.get(2), generated: r.get(3) })
+        .collect();
+    let primary_key = client
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+            &[&oid],
+        )
+        .on(side, &doing)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has_user_triggers: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal)",
+            &[&oid],
+        )
+        .on(side, &doing)?
+        .get(0);
+    let cursor_indexed = match cursor {
+        Some(col) => client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+                 AND a.attnum = i.indkey[0] WHERE i.indrelid = $1 AND a.attname = $2)",
+                &[&oid, &col],
+            )
+            .on(side, &doing)?
+            .get(0),
+        None => false,
+    };
+    Ok(Some(TableShape {
+        table: table.clone(),
+        columns,
+        primary_key,
+        has_user_triggers,
+        estimated_rows: rel.get(1),
+        cursor_indexed,
+    }))
+}
+
+/// Checks the source table can be synced with this cursor: it exists, has a primary key,
+/// and the cursor column exists and is orderable.
+pub fn check_source(
+    client: &mut postgres::Client,
+    shape: Option<TableShape>,
+    table: &QualifiedName,
+    cursor: &str,
+) -> Result<TableShape, CatalogError> {
+    let shape = shape.ok_or_else(|| CatalogError::TableMissing {
+        side: Side::Source,
+        table: table.clone(),
+    })?;
+    let Some(col) = shape.column(cursor) else {
+        return Err(CatalogError::CursorMissing {
+            table: table.clone(),
+            column: cursor.to_string(),
+            available: shape
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    // Planning a query that orders by the column proves a default btree ordering exists,
+    // without reading a row (works for domains, varchar and other binary-coercible types).
+    let probe = format!(
+        "SELECT 1 FROM {} ORDER BY {} LIMIT 0",
+        table.sql(),
+        quote(cursor)
+    );
+    if client.prepare(&probe).is_err() {
+        return Err(CatalogError::CursorNotOrderable {
+            column: cursor.to_string(),
+            sql_type: col.sql_type.clone(),
+        });
+    }
+    if shape.primary_key.is_empty() {
+        return Err(CatalogError::NoPrimaryKey {
+            table: table.clone(),
+        });
+    }
+    Ok(shape)
+}
+
+/// Names of the columns whose type has no `=` operator (json, xml, point…): the upsert
+/// compares those through their text form.
+pub fn columns_without_equality(client: &mut postgres::Client, shape: &TableShape) -> Vec<String> {
+    shape
+        .columns
+        .iter()
+        .filter(|c| {
+            let probe = format!(
+                "SELECT NULL::{t} IS DISTINCT FROM NULL::{t}",
+                t = c.sql_type
+            );
+            client.prepare(&probe).is_err()
+        })
+        .map(|c| c.name.clone())
+        .collect()
+}

@@ -1,0 +1,41 @@
+//! The commit-then-checkpoint step (docs/checkpoint-protocol.md). After the destination
+//! COMMIT of a window (rows + receipt), the window is marked committed and the pass advanced
+//! in ONE sled batch, then flushed. This module is the only writer of committed progress.
+
+use crate::copy::WindowOutcome;
+use crate::failpoint;
+use crate::state::records::{PassRecord, WindowRecord, WindowStatus};
+use crate::state::{JobState, StateError};
+
+/// Advances the pass past a committed window (pure).
+pub fn advance(pass: &mut PassRecord, outcome: &WindowOutcome) {
+    pass.rows_read += outcome.rows_read;
+    pass.rows_written += outcome.rows_written;
+    pass.windows_committed += 1;
+    pass.next_window += 1;
+    if outcome.slice_done {
+        pass.current_slice += 1;
+        if let Some(next) = pass.slices.get(pass.current_slice) {
+            pass.position = next.lower.clone();
+        }
+    } else {
+        pass.position = outcome.end.clone();
+    }
+}
+
+/// checkpoint-protocol.md steps 2 and 3: record the committed window and the advanced pass,
+/// then flush. Must only be called after the destination COMMIT returned.
+pub fn commit(
+    state: &JobState,
+    pass: &mut PassRecord,
+    window: &mut WindowRecord,
+    outcome: &WindowOutcome,
+) -> Result<(), StateError> {
+    window.status = WindowStatus::Committed;
+    window.rows_read = outcome.rows_read;
+    window.rows_written = outcome.rows_written;
+    advance(pass, outcome);
+    state.checkpoint(window, pass)?;
+    failpoint::hit(failpoint::AFTER_CHECKPOINT);
+    Ok(())
+}

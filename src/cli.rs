@@ -1,0 +1,109 @@
+//! The command line (clap derive), parsing only: the contract's seed-style positionals and
+//! options, shared by every subcommand. `-h` is `--hostname` as in the seed, so clap's own
+//! `-h` is disabled and help is `--help` only. Resolution into a job happens in `job.rs`.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Incremental, crash-safe copy of a PostgreSQL table into another database.
+#[derive(Debug, Parser)]
+#[command(name = "pgsync", version, disable_help_flag = true, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help, global = true)]
+    pub help: Option<bool>,
+}
+
+const EXAMPLES: &str = "Examples:
+  pgsync single   shop_prod shop_copy transactions postgres -h db1.internal
+  pgsync single   postgres://reader@src:5432/shop postgres://writer@dst/shop public.transactions
+  pgsync continuous --delay 30 shop_prod shop_copy transactions
+  pgsync resume   shop_prod shop_copy transactions
+  pgsync status --json shop_prod shop_copy transactions";
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One incremental pass (plan, copy windows, checkpoint), then exit. Continues an unfinished plan first.
+    #[command(disable_help_flag = true)]
+    Single(JobArgs),
+    /// Repeat `single` every --delay seconds until SIGINT/SIGTERM.
+    #[command(disable_help_flag = true)]
+    Continuous(JobArgs),
+    /// Continue the unfinished pass recorded for this job; fails when there is none.
+    #[command(disable_help_flag = true)]
+    Resume(JobArgs),
+    /// Show the recorded plan, windows committed/total, watermark and last pass (no database access).
+    #[command(disable_help_flag = true)]
+    Status(StatusArgs),
+}
+
+/// `status` arguments.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// SOURCE DEST TABLE [USERNAME] and the options every subcommand shares.
+#[derive(Debug, Args, Clone)]
+pub struct JobArgs {
+    /// Source database name, or a postgres:// URL.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Destination database name, or a postgres:// URL.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Table: name or schema.name (same on both sides); quote mixed case: '"MyTable"'.
+    #[arg(value_name = "TABLE")]
+    pub table: String,
+    /// User name for both sides (or -U; default PGUSER, then the OS user).
+    #[arg(value_name = "USERNAME")]
+    pub username_pos: Option<String>,
+    /// Host of bare database names [default: PGHOST, then localhost].
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Port of bare database names [default: PGPORT, then 5432].
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// User name (same as the USERNAME positional).
+    #[arg(short = 'U', long)]
+    pub username: Option<String>,
+    /// Password for both sides (prefer PGPASSWORD or a URL kept out of shell history).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Rows per destination transaction (= rows per window unless --window-size is given).
+    #[arg(short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunksize: u64,
+    /// Seconds between passes in `continuous`.
+    #[arg(short = 'd', long, default_value_t = 5)]
+    pub delay: u64,
+    /// Where the state store lives.
+    #[arg(long, env = "PGSYNC_STATE_DIR", default_value = ".pgsync")]
+    pub state_dir: PathBuf,
+    /// Column that grows when a row changes (orderable type).
+    #[arg(long, default_value = "updated")]
+    pub cursor_column: String,
+    /// Rows per window [default: --chunksize].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window_size: Option<u64>,
+    /// Approximate rows per slice (planning unit, from planner statistics).
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub slice_rows: u64,
+    /// Destination table that holds the window receipts.
+    #[arg(long, default_value = "pgsync.receipts")]
+    pub receipts_table: String,
+    /// statement_timeout for source queries, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub statement_timeout: u64,
+    /// No progress output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}

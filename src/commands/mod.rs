@@ -1,0 +1,63 @@
+//! Dispatch: each subcommand runs and returns an `Outcome`; `main` turns it into the exit
+//! code (0 done, 130 interrupted) or prints the error (exit 2).
+
+pub mod continuous;
+pub mod resume;
+pub mod single;
+pub mod status;
+
+use crate::cli::Command;
+use crate::conninfo::ProcessEnv;
+use crate::error::Error;
+use crate::job::JobSpec;
+use crate::pass::PassSummary;
+use crate::progress::rate;
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Work done (exit 0).
+    Done,
+    /// Differences found (verify; exit 1).
+    DifferencesFound,
+    /// Stopped by SIGINT/SIGTERM after a clean checkpoint (exit 130).
+    Interrupted,
+}
+
+/// Runs a parsed command.
+pub fn run(command: Command) -> Result<Outcome, Error> {
+    match command {
+        Command::Single(args) => single::run(JobSpec::resolve(&args, &ProcessEnv)?),
+        Command::Continuous(args) => continuous::run(JobSpec::resolve(&args, &ProcessEnv)?),
+        Command::Resume(args) => resume::run(JobSpec::resolve(&args, &ProcessEnv)?),
+        Command::Status(args) => status::run(&JobSpec::resolve(&args.job, &ProcessEnv)?, args.json),
+    }
+}
+
+/// The one-line summary printed on stdout after a pass.
+pub fn summary_line(s: &PassSummary) -> String {
+    if s.finished && s.windows == 0 {
+        return format!("pass {}: nothing new to copy", s.pass);
+    }
+    format!(
+        "pass {} {}: {} rows read, {} rows written, {} windows in {:.2}s ({:.0} rows/s)",
+        s.pass,
+        if s.finished { "done" } else { "interrupted" },
+        s.rows_read,
+        s.rows_written,
+        s.windows,
+        s.seconds,
+        rate(s.rows_read, s.seconds)
+    )
+}
+
+/// Maps a pass summary to an outcome, printing its line on stdout (the result of the
+/// command, so `--quiet`, which silences progress and notes, keeps it).
+pub fn report(summary: &PassSummary) -> Outcome {
+    println!("{}", summary_line(summary));
+    if summary.finished {
+        Outcome::Done
+    } else {
+        Outcome::Interrupted
+    }
+}

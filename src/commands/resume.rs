@@ -1,0 +1,16 @@
+//! `pgsync resume`: continue the unfinished pass of this job (as the state and the
+//! destination's receipts record it); a clear error when there is none.
+
+use super::{report, Outcome};
+use crate::error::Error;
+use crate::job::JobSpec;
+use crate::pass::{self, Mode};
+use crate::session::Session;
+
+/// Continues the unfinished pass.
+pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
+    let mut session = Session::open(spec)?;
+    let result = pass::run(&mut session, Mode::Resume);
+    super::continuous::remember_error(&session, &result);
+    Ok(report(&result?))
+}

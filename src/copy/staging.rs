@@ -1,0 +1,130 @@
+//! Step 2 of a window: the destination's staging table. A temporary table shaped like the
+//! target (`LIKE`, plus a sequence column that records arrival order), emptied at every
+//! commit. The source's COPY stream is piped into `COPY … FROM STDIN (FORMAT binary)`
+//! with `std::io::copy`: memory stays flat whatever the window size.
+
+use crate::catalog::TableShape;
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
+use crate::plan::{KeySpace, Position, SliceKind};
+use crate::shutdown;
+use std::io::{self, Read};
+
+/// Name of the staging table (temporary, so per session).
+pub const STAGE: &str = "pgsync_stage";
+/// Arrival-order column of the staging table.
+const SEQ: &str = "pgsync_arrival";
+
+/// Why staging failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// A database error on either side.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// SIGINT/SIGTERM arrived mid-window; the destination transaction rolls back.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Creates the session's staging table.
+pub fn create(client: &mut postgres::Client, shape: &TableShape) -> Result<(), DbError> {
+    let sql = format!(
+        "DROP TABLE IF EXISTS pg_temp.{STAGE}; \
+         CREATE TEMP TABLE {STAGE} (LIKE {}) ON COMMIT DELETE ROWS; \
+         ALTER TABLE {STAGE} ADD COLUMN {SEQ} bigserial",
+        shape.table.sql()
+    );
+    client
+        .batch_execute(&sql)
+        .on(Side::Destination, "creating the staging table")
+}
+
+/// Pipes the source COPY into the staging table; returns the rows staged.
+pub fn stage(
+    source: &mut postgres::Client,
+    txn: &mut postgres::Transaction<'_>,
+    copy_out_sql: &str,
+    shape: &TableShape,
+) -> Result<u64, StageError> {
+    let reader = source
+        .copy_out(copy_out_sql)
+        .on(Side::Source, "reading a window")?;
+    let mut reader = WatchedReader {
+        inner: reader,
+        failed: None,
+    };
+    let copy_in = format!(
+        "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
+        shape.column_list(None)
+    );
+    let mut writer = txn
+        .copy_in(&copy_in)
+        .on(Side::Destination, "staging a window")?;
+    if let Err(e) = io::copy(&mut reader, &mut writer) {
+        // Dropping the writer aborts the COPY; the caller's transaction then rolls back.
+        return Err(match reader.failed.take() {
+            Some(ReadFailure::Interrupted) => StageError::Interrupted,
+            Some(ReadFailure::Io(msg)) => DbError::other(
+                Side::Source,
+                DbErrorKind::ConnectionLost,
+                "reading a window",
+                msg,
+            )
+            .into(),
+            None => DbError::other(
+                Side::Destination,
+                DbErrorKind::ConnectionLost,
+                "staging a window",
+                e.to_string(),
+            )
+            .into(),
+        });
+    }
+    Ok(writer.finish().on(Side::Destination, "staging a window")?)
+}
+
+/// The position of the last row staged (arrival order = the source's ORDER BY).
+pub fn last_position(
+    txn: &mut postgres::Transaction<'_>,
+    ks: &KeySpace,
+    kind: &SliceKind,
+) -> Result<Position, DbError> {
+    let sql = format!(
+        "SELECT {} FROM {STAGE} ORDER BY {SEQ} DESC LIMIT 1",
+        ks.position_select()
+    );
+    let row = txn
+        .query_one(&sql, &[])
+        .on(Side::Destination, "reading the window's end")?;
+    // Among NULL cursors the cursor value is NULL; key columns are never NULL.
+    let values = (0..row.len())
+        .map(|i| {
+            row.try_get::<_, Option<String>>(i)
+                .map(Option::unwrap_or_default)
+        })
+        .collect::<Result<_, _>>()
+        .on(Side::Destination, "reading the window's end")?;
+    Ok(ks.position_after(kind, values))
+}
+
+enum ReadFailure {
+    Interrupted,
+    Io(String),
+}
+
+/// Remembers whether a copy failed on the read (source) side, and stops on shutdown.
+struct WatchedReader<R> {
+    inner: R,
+    failed: Option<ReadFailure>,
+}
+
+impl<R: Read> Read for WatchedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if shutdown::requested() {
+            self.failed = Some(ReadFailure::Interrupted);
+            return Err(io::Error::other("interrupted"));
+        }
+        self.inner
+            .read(buf)
+            .inspect_err(|e| self.failed = Some(ReadFailure::Io(e.to_string())))
+    }
+}

@@ -1,0 +1,191 @@
+//! Everything that touches a PostgreSQL connection starts here: the `Side` a connection
+//! belongs to, and the one place where a `postgres::Error` is classified (by SQLSTATE) into a
+//! typed `DbError` that says which side failed, what pgsync was doing, and what to do.
+
+pub mod ident;
+pub mod pool;
+
+use postgres::error::SqlState;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which database a connection or an error belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Side {
+    /// The table being copied from (read-only).
+    Source,
+    /// The table being copied into.
+    Destination,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        })
+    }
+}
+
+/// What kind of database failure this is; decides the hint and whether a retry can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// Wrong password or user, or no `pg_hba.conf` entry.
+    Auth,
+    /// Host unreachable, connection refused or connect timeout.
+    Unreachable,
+    /// The database does not exist.
+    NoDatabase,
+    /// The role lacks a privilege.
+    Permission,
+    /// `statement_timeout` or `lock_timeout` cancelled a statement.
+    Timeout,
+    /// The connection broke or the server shut the session down (retry can help).
+    ConnectionLost,
+    /// Serialization failure or deadlock (retry can help).
+    Conflict,
+    /// Anything else.
+    Other,
+}
+
+/// A failed database operation, classified.
+#[derive(Debug, thiserror::Error)]
+#[error("{side}: {doing} failed: {message}")]
+pub struct DbError {
+    /// Which side failed.
+    pub side: Side,
+    /// Classification by SQLSTATE / I/O error.
+    pub kind: DbErrorKind,
+    /// What pgsync was doing, e.g. `connecting to user@host:5432/db`.
+    pub doing: String,
+    /// The server's (or socket's) message, without driver prefixes.
+    pub message: String,
+    /// SQLSTATE code, when the server sent one.
+    pub code: Option<String>,
+    /// The driver error.
+    #[source]
+    pub source: Option<postgres::Error>,
+}
+
+impl DbError {
+    /// Classifies a driver error.
+    pub fn from_pg(side: Side, doing: impl Into<String>, err: postgres::Error) -> Self {
+        let (kind, message, code) = classify(&err);
+        DbError {
+            side,
+            kind,
+            doing: doing.into(),
+            message,
+            code,
+            source: Some(err),
+        }
+    }
+
+    /// An error that did not come from the driver (e.g. the pool), with an explicit kind.
+    pub fn other(
+        side: Side,
+        kind: DbErrorKind,
+        doing: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        DbError {
+            side,
+            kind,
+            doing: doing.into(),
+            message: message.into(),
+            code: None,
+            source: None,
+        }
+    }
+
+    /// True when retrying the same work later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            DbErrorKind::ConnectionLost | DbErrorKind::Conflict | DbErrorKind::Unreachable
+        )
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> String {
+        match (self.kind, self.side) {
+            (DbErrorKind::Auth, _) => "check the user name and password (URL, --password or PGPASSWORD) and pg_hba.conf".into(),
+            (DbErrorKind::Unreachable, _) => "check host and port (-h/-p, PGHOST/PGPORT or the URL) and that the server is running".into(),
+            (DbErrorKind::NoDatabase, _) => "check the database name; pgsync does not create databases".into(),
+            (DbErrorKind::Permission, Side::Source) => "the source role needs CONNECT on the database and SELECT on the table".into(),
+            (DbErrorKind::Permission, Side::Destination) => {
+                "the destination role needs CREATE on the schema (or an existing table) and INSERT/UPDATE on the table".into()
+            }
+            (DbErrorKind::Timeout, _) => "a statement hit the time limit; try a smaller --window-size or a larger --statement-timeout".into(),
+            (DbErrorKind::ConnectionLost | DbErrorKind::Conflict, _) => {
+                "nothing committed was lost; run `pgsync resume` (or the same command again) to continue from the last checkpoint".into()
+            }
+            (DbErrorKind::Other, _) => "see the server log for details".into(),
+        }
+    }
+}
+
+fn classify(err: &postgres::Error) -> (DbErrorKind, String, Option<String>) {
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().clone();
+        let kind = if code == SqlState::INVALID_PASSWORD
+            || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            DbErrorKind::Auth
+        } else if code == SqlState::INVALID_CATALOG_NAME {
+            DbErrorKind::NoDatabase
+        } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
+            DbErrorKind::Permission
+        } else if code == SqlState::QUERY_CANCELED || code == SqlState::LOCK_NOT_AVAILABLE {
+            DbErrorKind::Timeout
+        } else if code == SqlState::ADMIN_SHUTDOWN
+            || code == SqlState::CRASH_SHUTDOWN
+            || code == SqlState::CANNOT_CONNECT_NOW
+            || code == SqlState::TOO_MANY_CONNECTIONS
+            || code.code().starts_with("08")
+        {
+            DbErrorKind::ConnectionLost
+        } else if code == SqlState::T_R_SERIALIZATION_FAILURE
+            || code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            DbErrorKind::Conflict
+        } else {
+            DbErrorKind::Other
+        };
+        let mut message = db.message().to_string();
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!(" ({detail})"));
+        }
+        return (kind, message, Some(code.code().to_string()));
+    }
+    // Not a server error: a socket or protocol failure. The Display chain names the cause.
+    let mut message = err.to_string();
+    let mut io = false;
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        io |= s.is::<std::io::Error>();
+        source = s.source();
+    }
+    let connecting = message.to_lowercase().contains("error connecting");
+    let kind = if connecting {
+        DbErrorKind::Unreachable
+    } else if err.is_closed() || io {
+        DbErrorKind::ConnectionLost
+    } else {
+        DbErrorKind::Other
+    };
+    (kind, message, None)
+}
+
+/// Shorthand: attach side and context to a driver result.
+pub trait PgResultExt<T> {
+    /// Maps the error into a classified `DbError`.
+    fn on(self, side: Side, doing: &str) -> Result<T, DbError>;
+}
+
+impl<T> PgResultExt<T> for Result<T, postgres::Error> {
+    fn on(self, side: Side, doing: &str) -> Result<T, DbError> {
+        self.map_err(|e| DbError::from_pg(side, doing, e))
+    }
+}

@@ -1,0 +1,114 @@
+//! One r2d2 pool per side, and the session set-up every connection gets. The first
+//! connection is opened directly, so a wrong password or an unreachable host becomes a typed
+//! error at once instead of r2d2's 30-second "timed out waiting for connection".
+//! Source sessions are read-only with a bounded `statement_timeout` and `lock_timeout`;
+//! both sides pin the settings that change how values print, so a key read as text on one
+//! side means the same value on the other.
+
+use super::{DbError, DbErrorKind, Side};
+use crate::conninfo::ConnInfo;
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A pooled connection.
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// Settings pinned on both sides so values have one text form (keys travel as text).
+const PINNED_TEXT_SETTINGS: &str =
+    "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex";
+
+/// Session limits for the source.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceLimits {
+    /// `statement_timeout` for every source statement.
+    pub statement_timeout: Duration,
+    /// `lock_timeout` for every source statement.
+    pub lock_timeout: Duration,
+}
+
+/// A side's pool plus what is needed to describe its failures.
+#[derive(Clone)]
+pub struct SidePool {
+    /// Which side.
+    pub side: Side,
+    /// `user@host:port/db`, for messages.
+    pub target: String,
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    last_error: Arc<Mutex<Option<postgres::Error>>>,
+}
+
+#[derive(Debug)]
+struct KeepLastError(Arc<Mutex<Option<postgres::Error>>>);
+
+impl r2d2::HandleError<postgres::Error> for KeepLastError {
+    fn handle_error(&self, error: postgres::Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(error);
+        }
+    }
+}
+
+impl SidePool {
+    /// Connects once directly (typed errors), then builds the pool.
+    pub fn open(
+        side: Side,
+        info: &ConnInfo,
+        job_tag: &str,
+        limits: SourceLimits,
+    ) -> Result<Self, DbError> {
+        let mut config = info.config.clone();
+        config.application_name(&format!("pgsync:{}:{job_tag}", side_tag(side)));
+        let options = match side {
+            Side::Source => format!(
+                "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={} {PINNED_TEXT_SETTINGS}",
+                limits.statement_timeout.as_millis(),
+                limits.lock_timeout.as_millis()
+            ),
+            Side::Destination => format!("-c statement_timeout=0 {PINNED_TEXT_SETTINGS}"),
+        };
+        config.options(&options);
+        let doing = format!("connecting to {}", info.redacted);
+        let probe = config
+            .connect(NoTls)
+            .map_err(|e| DbError::from_pg(side, doing.clone(), e))?;
+        drop(probe);
+        let last_error = Arc::new(Mutex::new(None));
+        let pool = r2d2::Pool::builder()
+            .max_size(2)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(15))
+            .error_handler(Box::new(KeepLastError(last_error.clone())))
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        Ok(SidePool {
+            side,
+            target: info.redacted.clone(),
+            pool,
+            last_error,
+        })
+    }
+
+    /// Checks out a healthy connection, with the last real connection error on failure.
+    pub fn get(&self) -> Result<Conn, DbError> {
+        let doing = format!("connecting to {}", self.target);
+        self.pool.get().map_err(|timeout| {
+            match self.last_error.lock().ok().and_then(|mut slot| slot.take()) {
+                Some(e) => DbError::from_pg(self.side, doing, e),
+                None => DbError::other(
+                    self.side,
+                    DbErrorKind::Unreachable,
+                    doing,
+                    timeout.to_string(),
+                ),
+            }
+        })
+    }
+}
+
+fn side_tag(side: Side) -> &'static str {
+    match side {
+        Side::Source => "source",
+        Side::Destination => "dest",
+    }
+}

@@ -1,0 +1,88 @@
+//! The superset error: every layer's error converts into `Error`, which knows which side
+//! failed and what the user can do. `main` prints it as one line and exits 2.
+
+use crate::catalog::CatalogError;
+use crate::conninfo::ConnInfoError;
+use crate::copy::StageError;
+use crate::db::{DbError, Side};
+use crate::state::StateError;
+
+/// Any failure of a pgsync command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Arguments that make no sense together.
+    #[error("usage: {0}")]
+    Usage(String),
+    /// SOURCE/DEST could not be resolved.
+    #[error(transparent)]
+    ConnInfo(#[from] ConnInfoError),
+    /// A database operation failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The tables cannot be synced as asked.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The local state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// SIGINT/SIGTERM: stopped after the last checkpoint.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl From<StageError> for Error {
+    fn from(e: StageError) -> Self {
+        match e {
+            StageError::Db(db) => Error::Db(db),
+            StageError::Interrupted => Error::Interrupted,
+        }
+    }
+}
+
+impl Error {
+    /// The side that failed, when it is one of the databases.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Error::Db(e) | Error::Catalog(CatalogError::Db(e)) => Some(e.side),
+            Error::Catalog(
+                CatalogError::TableMissing { side, .. } | CatalogError::NotATable { side, .. },
+            ) => Some(*side),
+            Error::Catalog(CatalogError::ShapeMismatch { .. }) => Some(Side::Destination),
+            Error::Catalog(_) => Some(Side::Source),
+            _ => None,
+        }
+    }
+
+    /// True when the same command may succeed if retried later (continuous mode retries).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Db(e) | Error::Catalog(CatalogError::Db(e)) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::Usage(_) | Error::ConnInfo(_) => "see `pgsync --help`".into(),
+            Error::Db(e) | Error::Catalog(CatalogError::Db(e)) => e.hint(),
+            Error::Catalog(c) => match c {
+                CatalogError::TableMissing { side: Side::Source, .. } => {
+                    "check the TABLE argument (schema.name; quote mixed-case names: '\"MyTable\"')".into()
+                }
+                CatalogError::TableMissing { .. } | CatalogError::NotATable { .. } => "check the TABLE argument".into(),
+                CatalogError::CursorMissing { .. } => {
+                    "choose an existing column with --cursor-column (quote mixed-case names)".into()
+                }
+                CatalogError::CursorNotOrderable { .. } => {
+                    "choose a cursor column of an orderable type (timestamp, timestamptz, bigint, numeric…)".into()
+                }
+                CatalogError::NoPrimaryKey { .. } => "add a primary key to the source table".into(),
+                CatalogError::ShapeMismatch { .. } => "make the destination table match the source, or drop it and let pgsync create it".into(),
+                CatalogError::Db(_) => unreachable!("handled above"),
+            },
+            Error::State(e) => e.hint(),
+            Error::Interrupted => "run `pgsync resume` to continue from the last checkpoint".into(),
+        }
+    }
+}

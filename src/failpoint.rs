@@ -1,0 +1,41 @@
+//! Named crash points for the crash tests. Built with `--features failpoints`, a process
+//! whose `PGSYNC_FAILPOINT` is `name` (or `name@N` for the N-th hit) announces
+//! `pgsync-failpoint: name` on stderr at that point and stops there, so the test can send it
+//! a real SIGKILL at an exact protocol step. Without the feature every call is a no-op.
+
+/// Inside the window transaction, rows and receipt written, before COMMIT.
+pub const BEFORE_DEST_COMMIT: &str = "before_dest_commit";
+/// Destination committed, state store not yet told (the lost-acknowledgement case).
+pub const AFTER_DEST_COMMIT: &str = "after_dest_commit";
+/// Window checkpointed in the state store and flushed.
+pub const AFTER_CHECKPOINT: &str = "after_checkpoint";
+/// Plan recorded in the state store, before the first window.
+pub const AFTER_PLAN: &str = "after_plan";
+
+/// Stops here when the failpoint is armed (feature `failpoints` only).
+#[cfg(feature = "failpoints")]
+pub fn hit(name: &str) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Ok(armed) = std::env::var("PGSYNC_FAILPOINT") else {
+        return;
+    };
+    let (armed_name, nth) = match armed.split_once('@') {
+        Some((n, k)) => (n.to_string(), k.parse::<u64>().unwrap_or(1)),
+        None => (armed, 1),
+    };
+    if armed_name != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+        return;
+    }
+    let _ = writeln!(std::io::stderr(), "pgsync-failpoint: {name}");
+    let _ = std::io::stderr().flush();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// No-op without the `failpoints` feature.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) {}

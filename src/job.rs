@@ -1,0 +1,123 @@
+//! Resolves parsed arguments into a validated `JobSpec`: connection settings for both
+//! sides, the qualified table and cursor names, sizes, and the job id that names the job's
+//! state and receipts. No I/O besides reading environment variables.
+
+use crate::cli::JobArgs;
+use crate::conninfo::{self, ConnDefaults, ConnInfo, Env};
+use crate::db::ident::{parse_column, QualifiedName};
+use crate::db::pool::SourceLimits;
+use crate::error::Error;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a command needs to know about its job.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// Source connection.
+    pub source: ConnInfo,
+    /// Destination connection.
+    pub dest: ConnInfo,
+    /// Table (same name on both sides).
+    pub table: QualifiedName,
+    /// Cursor column.
+    pub cursor: String,
+    /// Rows per window (= per destination transaction).
+    pub window_rows: u64,
+    /// Approximate rows per slice.
+    pub slice_rows: u64,
+    /// Pause between passes in continuous mode.
+    pub delay: Duration,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Receipts table in the destination.
+    pub receipts_table: QualifiedName,
+    /// Source session limits.
+    pub limits: SourceLimits,
+    /// Human-readable identity (no password).
+    pub identity: String,
+    /// Stable id derived from the identity.
+    pub job_id: String,
+    /// Suppress progress output.
+    pub quiet: bool,
+}
+
+impl JobSpec {
+    /// Resolves arguments (flags > PG* variables > defaults).
+    pub fn resolve(args: &JobArgs, env: &dyn Env) -> Result<Self, Error> {
+        let user = match (&args.username_pos, &args.username) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(Error::Usage(format!(
+                    "USERNAME {a:?} and -U {b:?} disagree; give one"
+                )));
+            }
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        let flags = ConnDefaults {
+            host: args.hostname.clone(),
+            port: args.port,
+            user,
+            password: args.password.clone(),
+        };
+        let source = conninfo::resolve("source", &args.source, &flags, env)?;
+        let dest = conninfo::resolve("destination", &args.dest, &flags, env)?;
+        let table = QualifiedName::parse(&args.table).map_err(Error::Usage)?;
+        let cursor = parse_column(&args.cursor_column).map_err(Error::Usage)?;
+        let receipts_table = QualifiedName::parse(&args.receipts_table).map_err(Error::Usage)?;
+        if receipts_table == table && source.redacted == dest.redacted {
+            return Err(Error::Usage(
+                "source and destination are the same table".into(),
+            ));
+        }
+        if source.redacted == dest.redacted {
+            return Err(Error::Usage(format!(
+                "source and destination are the same database ({}); pgsync copies between databases",
+                source.redacted
+            )));
+        }
+        let identity = format!(
+            "{} -> {} table {} cursor {}",
+            source.redacted, dest.redacted, table, cursor
+        );
+        Ok(JobSpec {
+            job_id: job_id(&identity),
+            identity,
+            source,
+            dest,
+            table,
+            cursor,
+            window_rows: args.window_size.unwrap_or(args.chunksize),
+            slice_rows: args.slice_rows,
+            delay: Duration::from_secs(args.delay),
+            state_dir: args.state_dir.clone(),
+            receipts_table,
+            limits: SourceLimits {
+                statement_timeout: Duration::from_secs(args.statement_timeout.max(1)),
+                lock_timeout: Duration::from_secs(5),
+            },
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// 64-bit FNV-1a of the identity, as 16 hex digits: stable across releases and platforms
+/// (std's hasher is not), so state and receipts keep their names.
+pub fn job_id(identity: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in identity.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn job_id_is_stable_and_distinguishes_jobs() {
+        assert_eq!(super::job_id(""), "cbf29ce484222325");
+        assert_ne!(
+            super::job_id("a -> b table t"),
+            super::job_id("a -> b table u")
+        );
+    }
+}

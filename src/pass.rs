@@ -1,0 +1,306 @@
+//! One pass of a job, from decision to finished watermark: reconcile the state with the
+//! destination's receipts, plan (or continue) the pass and record the plan, prepare the
+//! destination (table, receipts, staging), then copy and checkpoint window after window.
+
+use crate::catalog::{self, compare, ddl};
+use crate::checkpoint;
+use crate::copy::{self, staging, upsert, WindowAt, WindowPlan};
+use crate::db::{PgResultExt, Side};
+use crate::error::Error;
+use crate::failpoint;
+use crate::plan::{bounds, slices, Position};
+use crate::progress::{unix_now, Progress};
+use crate::reconcile::{reconcile, StartPoint};
+use crate::session::Session;
+use crate::shutdown;
+use crate::state::records::{
+    JobRecord, PassRecord, PassStats, Watermark, WindowRecord, WindowStatus,
+};
+use crate::state::StateError;
+use std::time::Instant;
+
+/// How a pass may begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Continue an unfinished pass, else start a new one.
+    Single,
+    /// Continue an unfinished pass, else fail with `NothingToResume`.
+    Resume,
+}
+
+/// What a run of a pass did.
+#[derive(Debug, Clone)]
+pub struct PassSummary {
+    /// Pass number.
+    pub pass: u64,
+    /// Rows read in this run.
+    pub rows_read: u64,
+    /// Rows inserted or changed in this run.
+    pub rows_written: u64,
+    /// Windows committed in this run.
+    pub windows: u64,
+    /// Seconds of this run.
+    pub seconds: f64,
+    /// False when stopped by SIGINT/SIGTERM before the end of the pass.
+    pub finished: bool,
+}
+
+/// Runs (or continues) one pass.
+pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
+    let mut src = session.source.get()?;
+    let mut dst = session.dest.get()?;
+    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let recorded = match session.state.pass() {
+        Ok(p) => p,
+        Err(e @ StateError::Corrupt { .. }) => {
+            warn(session, &format!("{e}; discarding this job's state and rebuilding it from the destination's receipts"));
+            session.state.clear()?;
+            session.state.set_meta(&JobRecord {
+                identity: session.spec.identity.clone(),
+                created_unix: unix_now(),
+            })?;
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let decided = reconcile(recorded, receipt);
+    if let Some(note) = &decided.note {
+        warn(session, note);
+    }
+    let mut pass = match decided.start {
+        StartPoint::Continue(p) => p,
+        StartPoint::Rebuild {
+            pass,
+            from,
+            upper,
+            next_window,
+        } => {
+            let mut p = plan_pass(session, &mut src, pass, from.clone(), upper)?;
+            p.next_window = next_window;
+            if p.slices.is_empty() {
+                // The receipts' pass has nothing left: start the next one where it ended.
+                let lower = match from {
+                    Position::NullsAfter(_) => p
+                        .upper
+                        .clone()
+                        .map_or(Position::Start, Position::AfterCursor),
+                    other => other,
+                };
+                let upper = bounds::source_upper(&mut src, &session.spec.table, &session.ks)?;
+                p = plan_pass(session, &mut src, pass + 1, lower, upper)?;
+            }
+            p
+        }
+        StartPoint::New { pass, lower } => {
+            if mode == Mode::Resume {
+                return Err(StateError::NothingToResume {
+                    identity: session.spec.identity.clone(),
+                    why: format!(
+                        "pass {} finished (or none ever started)",
+                        pass.saturating_sub(1)
+                    ),
+                }
+                .into());
+            }
+            let lower = match lower {
+                Some(l) => l,
+                None => bounds::destination_fallback(&mut dst, &session.spec.table, &session.ks)?,
+            };
+            let upper = bounds::source_upper(&mut src, &session.spec.table, &session.ks)?;
+            plan_pass(session, &mut src, pass, lower, upper)?
+        }
+    };
+    if pass.slices.is_empty() {
+        // Nothing to copy (no new rows): make sure the destination exists, keep the state.
+        prepare_destination(session, &mut dst)?;
+        return Ok(PassSummary {
+            pass: pass.pass,
+            rows_read: 0,
+            rows_written: 0,
+            windows: 0,
+            seconds: 0.0,
+            finished: true,
+        });
+    }
+    // checkpoint-protocol.md step 0: the plan is durable before any row moves.
+    session.state.record_pass(&pass)?;
+    failpoint::hit(failpoint::AFTER_PLAN);
+    let upsert_sql = prepare_destination(session, &mut dst)?;
+    let plan = WindowPlan {
+        shape: &session.shape,
+        ks: &session.ks,
+        upsert_sql: &upsert_sql,
+        receipts: &session.receipts,
+        job_id: &session.spec.job_id,
+        window_rows: session.spec.window_rows,
+    };
+    let started = Instant::now();
+    let (rows_before, written_before, windows_before) =
+        (pass.rows_read, pass.rows_written, pass.windows_committed);
+    let mut progress = Progress::new(session.spec.quiet, pass.rows_read);
+    let mut finished = true;
+    while !pass.is_finished() {
+        if shutdown::requested() {
+            finished = false;
+            break;
+        }
+        let slice = pass.slices[pass.current_slice].clone();
+        let from = pass.position.clone();
+        let at = WindowAt {
+            pass: pass.pass,
+            window: pass.next_window,
+            slice_index: pass.current_slice,
+            slice: &slice,
+            last_slice: pass.current_slice + 1 == pass.slices.len(),
+            pass_upper: pass.upper.as_deref(),
+            from: &from,
+        };
+        let mut window = WindowRecord {
+            pass: pass.pass,
+            window: pass.next_window,
+            slice: pass.current_slice,
+            lower: from.clone(),
+            end: from.clone(),
+            slice_done: false,
+            rows_read: 0,
+            rows_written: 0,
+            status: WindowStatus::InFlight,
+        };
+        let state = &session.state;
+        let applied = copy::apply_window(&mut src, &mut dst, &plan, &at, |o| {
+            window.end = o.end.clone();
+            window.slice_done = o.slice_done;
+            state.record_window(&window).map_err(Error::from)
+        });
+        let outcome = match applied {
+            Ok(o) => o,
+            Err(Error::Interrupted) => {
+                finished = false;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        checkpoint::commit(&session.state, &mut pass, &mut window, &outcome)?;
+        progress.update(&pass);
+    }
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    pass.seconds_before += seconds;
+    if finished {
+        let stats = PassStats {
+            pass: pass.pass,
+            rows_read: pass.rows_read,
+            rows_written: pass.rows_written,
+            windows: pass.windows_committed,
+            seconds: pass.seconds_before,
+            finished_unix: unix_now(),
+        };
+        let position = pass
+            .upper
+            .clone()
+            .map_or_else(|| pass.lower.clone(), Position::AfterCursor);
+        session.state.finish_pass(
+            &pass,
+            &Watermark {
+                pass: pass.pass,
+                position,
+            },
+            &stats,
+        )?;
+        session
+            .receipts
+            .prune(&mut dst, &session.spec.job_id, pass.pass)?;
+    } else {
+        session.state.record_pass(&pass)?;
+    }
+    Ok(PassSummary {
+        pass: pass.pass,
+        rows_read: pass.rows_read - rows_before,
+        rows_written: pass.rows_written - written_before,
+        windows: pass.windows_committed - windows_before,
+        seconds,
+        finished,
+    })
+}
+
+/// Plans a pass from `lower` to `upper` (slices from planner statistics).
+fn plan_pass(
+    session: &Session,
+    src: &mut postgres::Client,
+    pass: u64,
+    lower: Position,
+    upper: Option<String>,
+) -> Result<PassRecord, Error> {
+    let spec = &session.spec;
+    let cursor_nullable = session
+        .shape
+        .column(&spec.cursor)
+        .is_some_and(|c| !c.not_null);
+    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &session.ks)?;
+    let slices = slices::plan(
+        src,
+        &spec.table,
+        &session.ks,
+        &lower,
+        upper.as_deref(),
+        spec.slice_rows,
+        nulls,
+    )?;
+    let position = slices
+        .first()
+        .map_or_else(|| lower.clone(), |s| s.lower.clone());
+    Ok(PassRecord {
+        pass,
+        lower,
+        upper,
+        slices,
+        current_slice: 0,
+        position,
+        next_window: 0,
+        rows_read: 0,
+        rows_written: 0,
+        windows_committed: 0,
+        windows_reconciled: 0,
+        started_unix: unix_now(),
+        seconds_before: 0.0,
+    })
+}
+
+/// Creates the destination table when missing (one transaction), the receipts table, and
+/// the session's staging table; returns the upsert statement.
+fn prepare_destination(session: &mut Session, dst: &mut postgres::Client) -> Result<String, Error> {
+    let table = &session.spec.table;
+    match catalog::load(dst, Side::Destination, table, None)? {
+        Some(existing) => {
+            compare::same_shape(&session.shape, &existing)?;
+            session.shape.has_user_triggers = existing.has_user_triggers;
+        }
+        None => {
+            let schema_exists: bool = dst
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                    &[&table.schema],
+                )
+                .on(Side::Destination, "looking for the destination schema")?
+                .get(0);
+            let mut txn = dst
+                .transaction()
+                .on(Side::Destination, "creating the destination table")?;
+            txn.batch_execute(&ddl::create_table_sql(&session.shape, !schema_exists))
+                .on(Side::Destination, "creating the destination table")?;
+            txn.commit()
+                .on(Side::Destination, "creating the destination table")?;
+            session.shape.has_user_triggers = false;
+        }
+    }
+    session.receipts.ensure(dst)?;
+    let text_compared = catalog::columns_without_equality(dst, &session.shape);
+    staging::create(dst, &session.shape)?;
+    Ok(upsert::upsert_sql(&session.shape, &text_compared))
+}
+
+fn warn(session: &Session, message: &str) {
+    if !session.spec.quiet {
+        eprintln!("pgsync: {message}");
+    }
+}

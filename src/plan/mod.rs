@@ -1,0 +1,78 @@
+//! The plan of one pass as plain, serde-able data: positions in the (cursor, primary key)
+//! key space, slices of that space, and the key space's SQL. Nothing here talks to a
+//! database except through the functions of `bounds` and `slices`.
+
+pub mod bounds;
+pub mod slices;
+pub mod windows;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A point in the key space ordered by (cursor, primary key). Rows *after* a position
+/// remain to be copied; rows at or before it are done. Values are in their PostgreSQL
+/// text form (both sessions pin DateStyle, TimeZone, extra_float_digits…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Position {
+    /// Nothing copied yet.
+    Start,
+    /// Every row with cursor < value is done; rows at the value are re-read (ties).
+    BeforeCursor(String),
+    /// Every row with cursor <= value is done.
+    AfterCursor(String),
+    /// Every row with (cursor, key) <= (cursor, key) is done.
+    AfterKey {
+        /// Cursor value of the last row done.
+        cursor: String,
+        /// Primary-key values of the last row done.
+        key: Vec<String>,
+    },
+    /// Inside the rows whose cursor IS NULL, ordered by key: rows with key > this are left
+    /// (`None`: none of them done yet).
+    NullsAfter(Option<Vec<String>>),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Start => f.write_str("start"),
+            Position::BeforeCursor(c) => write!(f, "cursor >= {c}"),
+            Position::AfterCursor(c) => write!(f, "cursor > {c}"),
+            Position::AfterKey { cursor, key } => write!(f, "after ({cursor}, {})", key.join(", ")),
+            Position::NullsAfter(None) => f.write_str("null cursors, from the first"),
+            Position::NullsAfter(Some(k)) => write!(f, "null cursors after key ({})", k.join(", ")),
+        }
+    }
+}
+
+/// What part of the key space a slice covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SliceKind {
+    /// Rows after the slice's lower position with cursor <= upper.
+    Range {
+        /// Inclusive upper cursor bound.
+        upper: String,
+    },
+    /// Rows whose cursor IS NULL (re-read every pass: they cannot be tracked incrementally).
+    NullCursor,
+}
+
+/// A contiguous piece of a pass, cut from planner estimates; windows are cut inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    /// Where the slice starts (exclusive).
+    pub lower: Position,
+    /// Its extent.
+    pub kind: SliceKind,
+    /// Planner's estimate of its rows.
+    pub estimated_rows: u64,
+}
+
+/// The columns that order the key space, with their exact types.
+#[derive(Debug, Clone)]
+pub struct KeySpace {
+    /// Cursor column name and type.
+    pub cursor: (String, String),
+    /// Primary-key columns and types, in key order.
+    pub key: Vec<(String, String)>,
+}

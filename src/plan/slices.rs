@@ -1,0 +1,127 @@
+//! Slices of about `--slice-rows` rows, cut from the planner's statistics (the cursor
+//! column's `pg_stats` histogram and `pg_class.reltuples`) and sized with EXPLAIN estimates.
+//! Never a count(*), never a sort of the table: planning costs milliseconds at any size.
+
+use super::bounds::lower_cursor;
+use super::{KeySpace, Position, Slice, SliceKind};
+use crate::db::ident::{typed_literal, QualifiedName};
+use crate::db::{DbError, PgResultExt, Side};
+
+/// At most this many slices per pass, whatever the statistics say.
+const MAX_SLICES: usize = 10_000;
+
+/// Cuts `(lower, upper]` into slices (none when `upper` is `None` or the range is empty),
+/// then a NULL-cursor slice when `nulls`. A `lower` inside the NULL-cursor rows yields only
+/// the rest of that slice.
+pub fn plan(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    ks: &KeySpace,
+    lower: &Position,
+    upper: Option<&str>,
+    slice_rows: u64,
+    nulls: bool,
+) -> Result<Vec<Slice>, DbError> {
+    let mut slices = Vec::new();
+    let range_left = match (lower, upper) {
+        (Position::NullsAfter(_), _) | (_, None) => None,
+        // Nothing moved since the last pass: skip the empty range.
+        (Position::AfterCursor(v), Some(u)) if v == u => None,
+        (_, Some(u)) => Some(u),
+    };
+    if let Some(upper) = range_left {
+        let cuts = histogram_cuts(client, table, ks, lower, upper, slice_rows.max(1))?;
+        let mut from = lower.clone();
+        for cut in cuts.into_iter().chain(std::iter::once(upper.to_string())) {
+            let kind = SliceKind::Range { upper: cut.clone() };
+            let estimated_rows = estimate(client, table, &ks.remaining(&from, &kind))?;
+            slices.push(Slice {
+                lower: from,
+                kind,
+                estimated_rows,
+            });
+            from = Position::AfterCursor(cut);
+        }
+    }
+    if nulls || matches!(lower, Position::NullsAfter(_)) {
+        let from = match lower {
+            Position::NullsAfter(k) => Position::NullsAfter(k.clone()),
+            _ => Position::NullsAfter(None),
+        };
+        let kind = SliceKind::NullCursor;
+        let estimated_rows = estimate(client, table, &ks.remaining(&from, &kind))?;
+        slices.push(Slice {
+            lower: from,
+            kind,
+            estimated_rows,
+        });
+    }
+    Ok(slices)
+}
+
+/// Histogram bounds strictly inside (lower, upper), thinned so that each slice holds about
+/// `slice_rows` rows. Empty when the column has no statistics yet.
+fn histogram_cuts(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    ks: &KeySpace,
+    lower: &Position,
+    upper: &str,
+    slice_rows: u64,
+) -> Result<Vec<String>, DbError> {
+    let ct = &ks.cursor.1;
+    let lower_sql = lower_cursor(lower).map_or("true".to_string(), |v| {
+        format!("b > {}", typed_literal(v, ct))
+    });
+    let sql = format!(
+        "WITH h AS (SELECT histogram_bounds::text::{ct}[] AS bounds FROM pg_stats \
+           WHERE schemaname = $1 AND tablename = $2 AND attname = $3 LIMIT 1), \
+         r AS (SELECT greatest(reltuples, 0)::float8 AS rows FROM pg_class WHERE oid = $4::text::regclass) \
+         SELECT b::text, (SELECT rows FROM r) / greatest(cardinality(h.bounds) - 1, 1) \
+         FROM h CROSS JOIN LATERAL unnest(h.bounds) AS b \
+         WHERE {lower_sql} AND b < {} ORDER BY b",
+        typed_literal(upper, ct)
+    );
+    let regclass = table.sql();
+    let rows = client
+        .query(&sql, &[&table.schema, &table.name, &ks.cursor.0, &regclass])
+        .on(Side::Source, "reading planner statistics")?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let rows_per_bucket: f64 = first.get(1);
+    let step = ((slice_rows as f64 / rows_per_bucket.max(1.0)).ceil() as usize).max(1);
+    let mut cuts: Vec<String> = rows
+        .iter()
+        .skip(step - 1)
+        .step_by(step)
+        .map(|r| r.get(0))
+        .collect();
+    cuts.dedup();
+    cuts.truncate(MAX_SLICES);
+    Ok(cuts)
+}
+
+/// The planner's row estimate for `SELECT … WHERE cond` (EXPLAIN, not a count).
+fn estimate(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    cond: &str,
+) -> Result<u64, DbError> {
+    let sql = format!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {cond}",
+        table.sql()
+    );
+    let messages = client
+        .simple_query(&sql)
+        .on(Side::Source, "estimating rows")?;
+    let text = messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    let rows = text
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v[0]["Plan"]["Plan Rows"].as_f64())
+        .unwrap_or(0.0);
+    Ok(rows.max(0.0) as u64)
+}

@@ -1,0 +1,120 @@
+//! An opened job: state store, one pool per side, and the validated shapes. Opening does
+//! every check that can refuse the job (connections, tables, cursor, key, destination
+//! shape) before anything is written anywhere.
+
+use crate::catalog::{self, compare, TableShape};
+use crate::db::pool::SidePool;
+use crate::db::Side;
+use crate::error::Error;
+use crate::job::JobSpec;
+use crate::plan::KeySpace;
+use crate::receipts::Receipts;
+use crate::state::records::JobRecord;
+use crate::state::{JobState, StateStore};
+
+/// A job ready to run passes.
+pub struct Session {
+    /// The job.
+    pub spec: JobSpec,
+    /// The job's state records.
+    pub state: JobState,
+    /// Source pool (read-only sessions).
+    pub source: SidePool,
+    /// Destination pool.
+    pub dest: SidePool,
+    /// Source table shape (validated).
+    pub shape: TableShape,
+    /// The destination table existed when the session opened (and matched).
+    pub dest_existed: bool,
+    /// Cursor and key columns with types.
+    pub ks: KeySpace,
+    /// Receipts table.
+    pub receipts: Receipts,
+    _store: StateStore,
+}
+
+/// Opens the job's state store (no database access), checking the job identity.
+pub fn open_state(spec: &JobSpec) -> Result<(StateStore, JobState), Error> {
+    let store = StateStore::open(&spec.state_dir)?;
+    let state = store.job(&spec.job_id)?;
+    match state.meta() {
+        Ok(Some(meta)) if meta.identity != spec.identity => {
+            return Err(Error::Usage(format!(
+                "state directory {} holds job {:?} under the same id; use another --state-dir",
+                spec.state_dir.display(),
+                meta.identity
+            )))
+        }
+        Ok(Some(_)) => {}
+        Ok(None) | Err(_) => {
+            let created_unix = crate::progress::unix_now();
+            state.set_meta(&JobRecord {
+                identity: spec.identity.clone(),
+                created_unix,
+            })?;
+        }
+    }
+    Ok((store, state))
+}
+
+impl Session {
+    /// Connects, validates both tables, opens the state. Writes nothing to either database.
+    pub fn open(spec: JobSpec) -> Result<Session, Error> {
+        let (store, state) = open_state(&spec)?;
+        let source = SidePool::open(Side::Source, &spec.source, &spec.job_id, spec.limits)?;
+        let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits)?;
+        let mut src = source.get()?;
+        let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
+        let shape = catalog::check_source(&mut src, loaded, &spec.table, &spec.cursor)?;
+        drop(src);
+        let mut dst = dest.get()?;
+        let dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
+        if let Some(d) = &dest_shape {
+            compare::same_shape(&shape, d)?;
+        }
+        drop(dst);
+        if !shape.cursor_indexed && !spec.quiet {
+            eprintln!(
+                "pgsync: warning: source: no index starts with column {:?}; every window will scan the table. \
+                 Create one: CREATE INDEX ON {} ({:?}, {})",
+                spec.cursor,
+                spec.table,
+                spec.cursor,
+                shape.key_list(None)
+            );
+        }
+        let column_type = |name: &str| {
+            shape
+                .column(name)
+                .map(|c| c.sql_type.clone())
+                .unwrap_or_default()
+        };
+        let ks = KeySpace {
+            cursor: (spec.cursor.clone(), column_type(&spec.cursor)),
+            key: shape
+                .primary_key
+                .iter()
+                .map(|k| (k.clone(), column_type(k)))
+                .collect(),
+        };
+        let receipts = Receipts {
+            table: spec.receipts_table.clone(),
+        };
+        // The upsert targets the destination: its triggers (not the source's) decide
+        // whether equal rows must be filtered before the INSERT.
+        let dest_existed = dest_shape.is_some();
+        let mut shape = shape;
+        shape.has_user_triggers = dest_shape.is_some_and(|d| d.has_user_triggers);
+        Ok(Session {
+            spec,
+            state,
+            source,
+            dest,
+            shape,
+            dest_existed,
+            ks,
+            receipts,
+            _store: store,
+        })
+    }
+}

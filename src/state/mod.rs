@@ -1,0 +1,298 @@
+//! The local state store (sled): one store per `--state-dir`, one tree per job, holding the
+//! pass plan, each window's bounds and status, the watermark of the next pass and the last
+//! pass's figures. This module is the only importer of sled and bincode.
+//!
+//! The store is a cache of progress, not the truth: the destination's receipts are (see
+//! docs/checkpoint-protocol.md). Every write that matters is followed by `flush()`.
+
+pub mod codec;
+pub mod keys;
+pub mod records;
+
+use records::{JobRecord, PassRecord, PassStats, Watermark, WindowRecord};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// State-store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The directory cannot be created or opened.
+    #[error("state: cannot open the state directory {dir}: {reason}")]
+    Open {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Another pgsync process holds the store.
+    #[error("state: the state directory {dir} is in use by another pgsync process")]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A record does not decode.
+    #[error("state: record {key:?} is corrupt ({reason})")]
+    Corrupt {
+        /// Key of the record.
+        key: String,
+        /// Decoder message.
+        reason: String,
+    },
+    /// A record written by a newer pgsync.
+    #[error("state: record {key:?} was written by a newer pgsync (record version {version}, this one reads up to {supported})")]
+    TooNew {
+        /// Key.
+        key: String,
+        /// Its version.
+        version: u8,
+        /// Highest version this build reads.
+        supported: u8,
+    },
+    /// sled failed while reading or writing.
+    #[error("state: I/O error in {dir}: {source}")]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// `resume` found no unfinished pass.
+    #[error("nothing to resume for {identity}: {why}")]
+    NothingToResume {
+        /// The job.
+        identity: String,
+        /// What the state and receipts say.
+        why: String,
+    },
+}
+
+impl StateError {
+    /// What the user can do.
+    pub fn hint(&self) -> String {
+        match self {
+            StateError::Open { .. } => "choose a writable --state-dir (or PGSYNC_STATE_DIR)".into(),
+            StateError::Locked { .. } => "wait for the other run to finish, or stop it (SIGINT); each job needs one process at a time".into(),
+            StateError::Corrupt { .. } | StateError::Io { .. } => {
+                "move the state directory aside; pgsync rebuilds its progress from the destination's receipts".into()
+            }
+            StateError::TooNew { .. } => "run the newer pgsync, or move the state directory aside".into(),
+            StateError::NothingToResume { .. } => "run `pgsync single` to start a new pass".into(),
+        }
+    }
+}
+
+/// An open store.
+pub struct StateStore {
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the store in `dir`. Fails fast when another process has it.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        std::fs::create_dir_all(dir).map_err(|e| StateError::Open {
+            dir: dir.into(),
+            reason: e.to_string(),
+        })?;
+        let probe = dir.join(".pgsync-write-test");
+        std::fs::write(&probe, b"ok").map_err(|e| StateError::Open {
+            dir: dir.into(),
+            reason: e.to_string(),
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StateError::Locked { dir: dir.into() }
+                }
+                _ => StateError::Io {
+                    dir: dir.into(),
+                    source: e,
+                },
+            })?;
+        Ok(StateStore {
+            db,
+            dir: dir.into(),
+        })
+    }
+
+    /// The tree of one job.
+    pub fn job(&self, job_id: &str) -> Result<JobState, StateError> {
+        let tree = self
+            .db
+            .open_tree(keys::job_tree(job_id))
+            .map_err(|e| self.io(e))?;
+        Ok(JobState {
+            tree,
+            db: self.db.clone(),
+            dir: self.dir.clone(),
+        })
+    }
+
+    fn io(&self, source: sled::Error) -> StateError {
+        StateError::Io {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+}
+
+/// One job's records.
+pub struct JobState {
+    tree: sled::Tree,
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+impl JobState {
+    fn io(&self, source: sled::Error) -> StateError {
+        StateError::Io {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        match self.tree.get(key).map_err(|e| self.io(e))? {
+            Some(bytes) => codec::decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        self.tree
+            .insert(key, codec::encode(value))
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (fsync).
+    pub fn flush(&self) -> Result<(), StateError> {
+        self.db.flush().map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// Job identity.
+    pub fn meta(&self) -> Result<Option<JobRecord>, StateError> {
+        self.get(keys::META)
+    }
+
+    /// Records the job identity.
+    pub fn set_meta(&self, meta: &JobRecord) -> Result<(), StateError> {
+        self.put(keys::META, meta)
+    }
+
+    /// The current (or last) pass.
+    pub fn pass(&self) -> Result<Option<PassRecord>, StateError> {
+        self.get(keys::PASS)
+    }
+
+    /// Where the next pass starts.
+    pub fn watermark(&self) -> Result<Option<Watermark>, StateError> {
+        self.get(keys::WATERMARK)
+    }
+
+    /// Figures of the last finished pass.
+    pub fn last_pass(&self) -> Result<Option<PassStats>, StateError> {
+        self.get(keys::LAST_PASS)
+    }
+
+    /// Last error a run reported.
+    pub fn last_error(&self) -> Result<Option<String>, StateError> {
+        self.get(keys::LAST_ERROR)
+    }
+
+    /// Stores (and flushes) a plan before any of its rows are copied.
+    pub fn record_pass(&self, pass: &PassRecord) -> Result<(), StateError> {
+        self.put(keys::PASS, pass)?;
+        self.flush()
+    }
+
+    /// Records a window as cut and in flight (not flushed: receipts decide on a crash).
+    pub fn record_window(&self, window: &WindowRecord) -> Result<(), StateError> {
+        let bytes = codec::encode(window);
+        self.tree
+            .insert(keys::window(window.pass, window.window), bytes)
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    /// Checkpoint: the committed window and the advanced pass, atomically, then flush.
+    pub fn checkpoint(&self, window: &WindowRecord, pass: &PassRecord) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            keys::window(window.pass, window.window),
+            codec::encode(window),
+        );
+        batch.insert(keys::PASS, codec::encode(pass));
+        self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// Ends a pass: next watermark and figures, atomically, then flush. Window records of
+    /// older passes are dropped (the receipts keep the proof in the destination).
+    pub fn finish_pass(
+        &self,
+        pass: &PassRecord,
+        watermark: &Watermark,
+        stats: &PassStats,
+    ) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::PASS, codec::encode(pass));
+        batch.insert(keys::WATERMARK, codec::encode(watermark));
+        batch.insert(keys::LAST_PASS, codec::encode(stats));
+        for key in self.tree.scan_prefix([b'w']).keys() {
+            let key = key.map_err(|e| self.io(e))?;
+            if key.len() == 17
+                && u64::from_be_bytes(key[1..9].try_into().unwrap_or_default()) < pass.pass
+            {
+                batch.remove(key);
+            }
+        }
+        self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// Records the last error (best effort, flushed).
+    pub fn set_last_error(&self, message: Option<&str>) -> Result<(), StateError> {
+        match message {
+            Some(m) => self.put(keys::LAST_ERROR, &m.to_string())?,
+            None => {
+                self.tree.remove(keys::LAST_ERROR).map_err(|e| self.io(e))?;
+            }
+        }
+        self.flush()
+    }
+
+    /// All window records of a pass, in order.
+    pub fn windows(&self, pass: u64) -> Result<Vec<WindowRecord>, StateError> {
+        self.tree
+            .scan_prefix(keys::windows_of(pass))
+            .values()
+            .map(|v| {
+                v.map_err(|e| self.io(e))
+                    .and_then(|b| codec::decode("window", &b))
+            })
+            .collect()
+    }
+
+    /// Drops every record of this job (used when its state is corrupt: receipts rebuild it).
+    pub fn clear(&self) -> Result<(), StateError> {
+        self.tree.clear().map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// Overwrites one raw key (tests use it to simulate corruption).
+    #[doc(hidden)]
+    pub fn put_raw(&self, key: &str, bytes: &[u8]) -> Result<(), StateError> {
+        self.tree.insert(key, bytes).map_err(|e| self.io(e))?;
+        self.flush()
+    }
+}

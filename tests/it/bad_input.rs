@@ -1,0 +1,218 @@
+//! Bad input: each case exits 2 with one line on stderr that names the side and what to do,
+//! and leaves the destination exactly as it was (no table, no receipts, no rows).
+
+use crate::harness::{fixtures, Pgsync, TestDb};
+
+/// Everything in the destination database that pgsync could have changed, as text.
+fn snapshot(db: &TestDb) -> String {
+    let mut c = db.client();
+    let rows = c
+        .query(
+            "SELECT n.nspname || '.' || c.relname || ':' || c.relkind::text FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
+            &[],
+        )
+        .unwrap();
+    let mut out: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if let Ok(r) = c.query_one("SELECT count(*)::text || ':' || coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM transactions t", &[]) {
+        out.push(r.get(0));
+    }
+    out.join("\n")
+}
+
+fn assert_refused(job: &Pgsync, dst: &TestDb, expect: &[&str]) {
+    let before = snapshot(dst);
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    for e in expect {
+        assert!(err.contains(e), "{err:?} does not mention {e:?}");
+    }
+    assert_eq!(before, snapshot(dst), "the destination changed");
+}
+
+#[test]
+fn a_missing_source_table_is_refused() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    let job = Pgsync::new(&src.url(), &dst.url(), "nope");
+    assert_refused(
+        &job,
+        &dst,
+        &["source: table public.nope does not exist", "TABLE argument"],
+    );
+}
+
+#[test]
+fn a_missing_cursor_column_is_refused_and_the_columns_are_listed() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 10, 1);
+    let job =
+        Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--cursor-column", "modified"]);
+    assert_refused(
+        &job,
+        &dst,
+        &[
+            "source: table public.transactions has no column \"modified\"",
+            "updated",
+            "--cursor-column",
+        ],
+    );
+}
+
+#[test]
+fn an_unorderable_cursor_column_is_refused() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec("CREATE TABLE t (id int PRIMARY KEY, updated json)");
+    let job = Pgsync::new(&src.url(), &dst.url(), "t");
+    assert_refused(
+        &job,
+        &dst,
+        &["source: cursor column \"updated\" has type json"],
+    );
+}
+
+#[test]
+fn a_source_table_without_a_primary_key_is_refused() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec("CREATE TABLE t (id int, updated bigint)");
+    let job = Pgsync::new(&src.url(), &dst.url(), "t");
+    assert_refused(&job, &dst, &["source: table public.t has no primary key"]);
+}
+
+#[test]
+fn a_destination_table_with_another_type_is_refused_before_anything_is_written() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 100, 1);
+    dst.exec(
+        "CREATE TABLE transactions (id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+           certified_by_user bigint, amount numeric(12,2) NOT NULL, status text NOT NULL);
+         INSERT INTO transactions VALUES (gen_random_uuid(), gen_random_uuid(), 1, 1, NULL, 1, 'x')",
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    assert_refused(
+        &job,
+        &dst,
+        &[
+            "destination: table public.transactions does not match",
+            "numeric(12,2)",
+            "numeric(18,2)",
+        ],
+    );
+}
+
+#[test]
+fn an_unreachable_host_is_refused_quickly() {
+    let dst = TestDb::new("dst");
+    let job = Pgsync::new("postgres://postgres@127.0.0.1:1/x", &dst.url(), "t");
+    let started = std::time::Instant::now();
+    assert_refused(
+        &job,
+        &dst,
+        &[
+            "source: connecting to postgres@127.0.0.1:1/x failed",
+            "check host and port",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[test]
+fn a_missing_database_is_refused() {
+    let src = TestDb::new("src");
+    let job = Pgsync::new(
+        &src.url(),
+        &crate::harness::server::url_for("pgsync_no_such_db"),
+        "t",
+    );
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: connecting to") && err.contains("check the database name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_refused_without_echoing_it() {
+    // Needs a server that checks passwords for this role; .ci/run sets pg_hba up for it.
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    let role = "pgsync_pw_role";
+    let mut admin = crate::harness::server::admin();
+    let _ = admin.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'right-password'"
+    ));
+    let bad = crate::harness::server::url_as(&format!("{role}:wr0ng-secret"), &src.name);
+    if postgres::Client::connect(&bad, postgres::NoTls).is_ok() {
+        eprintln!("skipped: the test server does not check passwords for {role} (trust auth); .ci/run configures it");
+        return;
+    }
+    let job = Pgsync::new(&bad, &dst.url(), "t");
+    let before = snapshot(&dst);
+    let started = std::time::Instant::now();
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source: connecting to pgsync_pw_role@") && err.contains("password"),
+        "{err}"
+    );
+    assert!(!err.contains("wr0ng-secret"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(before, snapshot(&dst));
+}
+
+#[test]
+fn usage_errors_exit_2_with_clap_or_a_clear_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgsync"))
+        .args(["single", "onlyone"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgsync"))
+        .args([
+            "single",
+            "a",
+            "b",
+            "bad..name",
+            "--state-dir",
+            "/tmp/pgsync-unused",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty identifier"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgsync"))
+        .args(["single", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-h, --hostname"));
+}
+
+#[test]
+fn an_unwritable_state_dir_is_refused() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 10, 1);
+    let before = snapshot(&dst);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pgsync"))
+        .args([
+            "single",
+            "--state-dir",
+            "/proc/pgsync-cannot-write",
+            &src.url(),
+            &dst.url(),
+            "transactions",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("state: cannot open the state directory"),
+        "{out:?}"
+    );
+    assert_eq!(before, snapshot(&dst));
+}

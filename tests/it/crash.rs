@@ -1,0 +1,274 @@
+//! Crashes: the real binary is killed (SIGKILL from this process) at random moments and at
+//! each step of the checkpoint protocol, or interrupted with SIGINT; `resume` must then
+//! finish with an exact copy, without recopying committed windows, and destination triggers
+//! must have fired exactly once per row.
+
+use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Tuples inserted into the destination table so far (includes rolled-back inserts).
+fn inserted(dst: &TestDb) -> i64 {
+    let mut c = dst.client();
+    c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
+    c.query_one(
+        "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
+        &[],
+    )
+    .map(|r| r.get(0))
+    .unwrap_or(0)
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("PGSYNC_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("crash seed: {seed} (replay with PGSYNC_CRASH_SEED={seed})");
+    seed
+}
+
+/// xorshift64*: enough randomness for kill timings, replayable from the seed.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// Waits until the child has committed at least `windows` windows (per receipts) or exits.
+fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        let done = dst
+            .client()
+            .query_one("SELECT count(*) FROM pgsync.receipts", &[])
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if done >= windows {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the child made no progress in 120 s");
+}
+
+#[test]
+fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_recopies_at_most_the_windows_in_flight(
+) {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    const ROWS: i64 = 1_000_000;
+    const WINDOW: i64 = 20_000;
+    fixtures::transactions(&src, ROWS as u64, 300);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions")
+        .with(&["--window-size", &WINDOW.to_string()]);
+    let mut rng = seed() | 1;
+    let mut kills = 0;
+    let mut target = 0;
+    for _ in 0..3 {
+        let mut child = job.spawn(if kills == 0 { "single" } else { "resume" }, &[], &[]);
+        target += 3 + (next(&mut rng) % 10) as i64;
+        wait_for_windows(&dst, &mut child, target);
+        std::thread::sleep(Duration::from_millis(next(&mut rng) % 300));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the copy finished before it could be killed");
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    // Each kill can roll back at most the one window in flight.
+    let ins = inserted(&dst);
+    assert!(
+        ins <= ROWS + kills * WINDOW,
+        "{ins} tuples inserted for {ROWS} rows and {kills} kills"
+    );
+    let status = job.status();
+    assert_eq!(status["pass"]["finished"], true, "{status}");
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM pgsync.receipts WHERE pass_finished"),
+        1
+    );
+}
+
+/// Runs `single` with a failpoint armed, waits for it to stop there, SIGKILLs it.
+#[cfg(feature = "failpoints")]
+fn kill_at(job: &Pgsync, failpoint: &str) {
+    let mut child = job.spawn("single", &[], &[("PGSYNC_FAILPOINT", failpoint)]);
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let name = failpoint.split('@').next().unwrap();
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line == format!("pgsync-failpoint: {name}") {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        seen.push(line);
+    }
+    panic!(
+        "failpoint {failpoint} never reached; stderr: {seen:?}; exit {:?}",
+        child.wait()
+    );
+}
+
+#[cfg(feature = "failpoints")]
+fn failpoint_case(failpoint: &str, expect_recopied_rows: i64) {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 12_000, 250);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
+    kill_at(&job, failpoint);
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    let ins = inserted(&dst);
+    assert_eq!(
+        ins,
+        12_000 + expect_recopied_rows,
+        "tuples inserted after a kill at {failpoint}"
+    );
+    // Re-running changes nothing.
+    job.run_ok("single", &[]);
+    assert_eq!(inserted(&dst), ins);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_after_the_plan_is_recorded_resumes_from_the_plan() {
+    failpoint_case("after_plan", 0);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_before_the_destination_commit_recopies_only_the_window_in_flight() {
+    // The killed transaction's 1,000 inserts are rolled back (they still count in n_tup_ins).
+    failpoint_case("before_dest_commit@4", 1_000);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_after_the_destination_commit_before_the_checkpoint_recopies_nothing() {
+    // The lost-acknowledgement case: the receipt proves the window is in.
+    failpoint_case("after_dest_commit@4", 0);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_after_the_checkpoint_recopies_nothing() {
+    failpoint_case("after_checkpoint@4", 0);
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_after_the_destination_commit_reports_the_window_reconciled_from_receipts() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 5_000, 100);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
+    kill_at(&job, "after_dest_commit@2");
+    let status = job.status();
+    assert_eq!(status["pass"]["windows_committed"], 1, "{status}");
+    let child = job.spawn("resume", &[], &[]);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(job.status()["pass"]["windows_reconciled"], 1);
+}
+
+#[test]
+fn sigint_exits_130_after_a_clean_checkpoint_and_resume_completes() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 200_000, 300);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "2000"]);
+    let mut child = job.spawn("single", &[], &[]);
+    wait_for_windows(&dst, &mut child, 5);
+    let sent = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pgsync resume"));
+    let status = job.status();
+    assert_eq!(status["pass"]["finished"], false, "{status}");
+    let committed = status["pass"]["windows_committed"].as_i64().unwrap();
+    assert_eq!(
+        committed,
+        dst.scalar_i64("SELECT count(*) FROM pgsync.receipts"),
+        "state and receipts disagree after SIGINT"
+    );
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[test]
+fn destination_triggers_fire_once_per_row_across_kills_and_resumes() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 150_000, 300);
+    fixtures::balance_trigger(&dst);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "3000"]);
+    for (i, windows) in [4, 12].into_iter().enumerate() {
+        let mut child = job.spawn(if i == 0 { "single" } else { "resume" }, &[], &[]);
+        wait_for_windows(&dst, &mut child, windows);
+        let _ = child.kill();
+        child.wait().unwrap();
+    }
+    job.run_ok("resume", &[]);
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    // Committed firings: exactly one AFTER INSERT and one BEFORE INSERT per row, no UPDATE.
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM trigger_audit WHERE op = 'INSERT'"),
+        150_000
+    );
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM trigger_audit WHERE op = 'BEFORE INSERT'"),
+        150_000
+    );
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM trigger_audit WHERE op = 'UPDATE'"),
+        0
+    );
+    // Balances equal those of a clean run: the sum of amounts per user.
+    let src_bal: Vec<(String, String)> = src
+        .client()
+        .query(
+            "SELECT user_id::text, sum(amount)::text FROM transactions GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let dst_bal: Vec<(String, String)> = dst
+        .client()
+        .query(
+            "SELECT user_id::text, balance::text FROM user_balance ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(src_bal, dst_bal);
+}

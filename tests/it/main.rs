@@ -1,0 +1,18 @@
+//! Integration tests: the real `pgsync` binary against a real PostgreSQL server
+//! (`PGSYNC_TEST_URL`, default postgres://postgres@127.0.0.1:5432/postgres). Every test
+//! creates and drops its own databases, so they run in parallel.
+
+/// Shared set-up: test databases, the binary runner, fixtures, exact table comparison.
+mod harness;
+
+/// Fresh and incremental copies: ties, types, keys, names, NULL cursors, created tables.
+mod sync;
+
+/// Crashes: SIGKILL at random moments and at each protocol step, SIGINT, then resume.
+mod crash;
+
+/// Resume and state handling: nothing to resume, lost, corrupt or newer state.
+mod resume;
+
+/// Bad input: exit 2, one clear line naming the side, destination unchanged.
+mod bad_input;

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod db;
 pub mod error;
 pub mod failpoint;
+pub mod fuzzing;
 pub mod job;
 pub mod pass;
 pub mod plan;

@@ -16,3 +16,6 @@ mod resume;
 
 /// Bad input: exit 2, one clear line naming the side, destination unchanged.
 mod bad_input;
+
+/// Fuzz corpus replay: the fuzz targets' properties on the committed seeds.
+mod fuzz_corpus;

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
+
+Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,rss]
+
+Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
+values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
+PGHOST/PGPORT/PGUSER), builds pgsync in release mode, and times, alternating each pgsync run
+with its baseline:
+  fresh        pgsync single into a destination it creates   vs psql binary COPY pipeline into a table with its PK,
+                                                                and the pipeline into a PK-less table + ADD PRIMARY KEY
+  existing     pgsync single into an existing empty table with its PK  vs the pipeline into a table with its PK
+  incremental  pgsync single after 10% of rows changed          vs staging COPY + INSERT ... ORDER BY pk ON CONFLICT ... IS DISTINCT FROM
+  rss          peak RSS of pgsync single (/usr/bin/time -v)
+"""
+import argparse, os, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "pgsync")
+SRC, DST = "pgsync_bench_src", "pgsync_bench_dst"
+DDL = """CREATE TABLE transactions (
+  id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+  certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL)"""
+DDL_NOPK = DDL.replace(" PRIMARY KEY", "")
+COLS = "id, user_id, created, updated, certified_by_user, amount, status"
+
+
+def psql(db, sql, capture=False):
+    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql],
+                       check=True, capture_output=True, text=True)
+    return r.stdout.strip() if capture else None
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def generate(rows):
+    psql("postgres", f"DROP DATABASE IF EXISTS {SRC}")
+    psql("postgres", f"CREATE DATABASE {SRC}")
+    psql(SRC, DDL)
+    psql(SRC, f"""INSERT INTO transactions
+      SELECT gen_random_uuid(), gen_random_uuid(), 1533945600000 + g, 1533945600000 + (g / 40) * 1000,
+             CASE WHEN random() < 0.05 THEN NULL ELSE 1533945600000 + g + 500 END,
+             round((random() * 2000 - 1000)::numeric, 2), (ARRAY['APPROVED','BLOCKED','PENDING'])[1 + g % 3]
+      FROM generate_series(1, {rows}) g""")
+    psql(SRC, "CREATE INDEX transactions_updated_id ON transactions (updated, id)")
+    psql(SRC, "VACUUM ANALYZE transactions")
+
+
+def reset_dst(create=None):
+    psql("postgres", f"DROP DATABASE IF EXISTS {DST} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {DST}")
+    if create:
+        psql(DST, create)
+
+
+def pipeline():
+    sh(f"psql -X -d {SRC} -c 'COPY transactions TO STDOUT (FORMAT binary)' | "
+       f"psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
+
+
+def pgsync(state, *extra):
+    subprocess.run([BIN, "single", "--quiet", "--state-dir", state, *extra, SRC, DST, "transactions"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def case_fresh(repeats, results):
+    a, b, c = [], [], []
+    for _ in range(repeats):
+        reset_dst(DDL)
+        a.append(timed(pipeline))
+        reset_dst(DDL_NOPK)
+        c.append(timed(lambda: (pipeline(), psql(DST, "ALTER TABLE transactions ADD PRIMARY KEY (id)"))))
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            b.append(timed(lambda: pgsync(st)))
+    results["fresh: pgsync single, destination created"] = (b, a, c)
+
+
+def case_existing(repeats, results):
+    a, b = [], []
+    for _ in range(repeats):
+        reset_dst(DDL)
+        a.append(timed(pipeline))
+        reset_dst(DDL)
+        with tempfile.TemporaryDirectory() as st:
+            b.append(timed(lambda: pgsync(st)))
+    results["existing empty table with PK"] = (b, a, None)
+
+
+def case_incremental(repeats, results):
+    a, b = [], []
+    for i in range(repeats):
+        with tempfile.TemporaryDirectory() as st:
+            reset_dst()
+            pgsync(st)
+            # 10% of rows change; their cursor moves forward
+            psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
+                      f"WHERE (hashtext(id::text) % 10) = 0")
+            b.append(timed(lambda: pgsync(st)))
+        # hand-written: stage the same changed rows and upsert them ordered by pk into a copy
+        # of the populated destination (the rows are now equal there, so revert first)
+        psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
+        since = psql(SRC, f"SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
+        def manual():
+            sh(f"psql -X -d {SRC} -c \"COPY (SELECT {COLS} FROM transactions WHERE updated >= {since}) TO STDOUT (FORMAT binary)\" | "
+               f"psql -X -d {DST} -c 'CREATE UNLOGGED TABLE stage (LIKE transactions)' "
+               f"-c 'COPY stage FROM STDIN (FORMAT binary)' "
+               f"-c 'INSERT INTO transactions AS t SELECT * FROM stage ORDER BY id ON CONFLICT (id) DO UPDATE SET "
+               f"user_id = EXCLUDED.user_id, created = EXCLUDED.created, updated = EXCLUDED.updated, "
+               f"certified_by_user = EXCLUDED.certified_by_user, amount = EXCLUDED.amount, status = EXCLUDED.status "
+               f"WHERE (t.*) IS DISTINCT FROM (EXCLUDED.*)' -c 'DROP TABLE stage'")
+        a.append(timed(manual))
+    results["incremental, 10% changed"] = (b, a, None)
+
+
+def case_rss(rows, results):
+    reset_dst()
+    with tempfile.TemporaryDirectory() as st:
+        r = subprocess.run(["/usr/bin/time", "-v", BIN, "single", "--quiet", "--state-dir", st, SRC, DST, "transactions"],
+                           capture_output=True, text=True, check=True)
+    kb = next(int(l.split(":")[1]) for l in r.stderr.splitlines() if "Maximum resident set size" in l)
+    results[f"peak RSS at {rows} rows"] = kb
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cases", default="fresh,existing,incremental,rss")
+    args = ap.parse_args()
+    os.environ.setdefault("PGHOST", "127.0.0.1")
+    os.environ.setdefault("PGUSER", "postgres")
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    print(f"generating {args.rows} rows ...", file=sys.stderr)
+    generate(args.rows)
+    results = {}
+    for case in args.cases.split(","):
+        print(f"running {case} ...", file=sys.stderr)
+        {"fresh": lambda: case_fresh(args.repeats, results),
+         "existing": lambda: case_existing(args.repeats, results),
+         "incremental": lambda: case_incremental(args.repeats, results),
+         "rss": lambda: case_rss(args.rows, results)}[case]()
+    size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
+    print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians; "
+          f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
+    for name, v in results.items():
+        if isinstance(v, int):
+            print(f"{name:45s} {v / 1024:8.1f} MiB")
+            continue
+        b, a, c = v
+        mb, ma = statistics.median(b), statistics.median(a)
+        line = (f"{name:45s} pgsync {mb:7.2f}s ({args.rows / mb:9.0f} rows/s)  baseline {ma:7.2f}s  "
+                f"ratio {mb / ma:5.2f}x")
+        if name.startswith("incremental"):
+            line = (f"{name:45s} pgsync {mb:7.2f}s  hand-written staging+upsert {ma:7.2f}s  ratio {mb / ma:5.2f}x")
+        if c:
+            mc = statistics.median(c)
+            line += f"  | pipeline into no-PK table + ADD PRIMARY KEY {mc:7.2f}s, pgsync/that {mb / mc:5.2f}x"
+        print(line)
+    psql("postgres", f"DROP DATABASE IF EXISTS {DST} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ with its baseline:
                                                                 and the pipeline into a PK-less table + ADD PRIMARY KEY
   existing     pgsync single into an existing empty table with its PK  vs the pipeline into a table with its PK
   incremental  pgsync single after 10% of rows changed          vs staging COPY + INSERT ... ORDER BY pk ON CONFLICT ... IS DISTINCT FROM
+  verify       pgsync verify on equal tables                    vs SELECT count(*), sum(hashtextextended(t::text, 0)) on both sides at once
   rss          peak RSS of pgsync single (/usr/bin/time -v)
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
@@ -121,6 +122,26 @@ def case_incremental(repeats, results):
     results["incremental, 10% changed"] = (b, a, None)
 
 
+def case_verify(repeats, results):
+    """pgsync verify on equal tables vs the raw whole-table hash query on both sides at once."""
+    reset_dst()
+    with tempfile.TemporaryDirectory() as st:
+        pgsync(st)
+        raw = "SELECT count(*), sum(hashtextextended(t::text, 0)) FROM transactions t"
+        def baseline():
+            procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", raw], stdout=subprocess.DEVNULL) for db in (SRC, DST)]
+            for p in procs:
+                assert p.wait() == 0
+        def verify():
+            subprocess.run([BIN, "verify", "--quiet", "--state-dir", st, SRC, DST, "transactions"], check=True,
+                           stdout=subprocess.DEVNULL)
+        a, b = [], []
+        for _ in range(repeats):
+            a.append(timed(baseline))
+            b.append(timed(verify))
+    results["verify, equal tables"] = (b, a, None)
+
+
 def case_rss(rows, results):
     reset_dst()
     with tempfile.TemporaryDirectory() as st:
@@ -134,7 +155,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--cases", default="fresh,existing,incremental,rss")
+    ap.add_argument("--cases", default="fresh,existing,incremental,verify,rss")
     args = ap.parse_args()
     os.environ.setdefault("PGHOST", "127.0.0.1")
     os.environ.setdefault("PGUSER", "postgres")
@@ -147,6 +168,7 @@ def main():
         {"fresh": lambda: case_fresh(args.repeats, results),
          "existing": lambda: case_existing(args.repeats, results),
          "incremental": lambda: case_incremental(args.repeats, results),
+         "verify": lambda: case_verify(args.repeats, results),
          "rss": lambda: case_rss(args.rows, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians; "
@@ -159,6 +181,8 @@ def main():
         mb, ma = statistics.median(b), statistics.median(a)
         line = (f"{name:45s} pgsync {mb:7.2f}s ({args.rows / mb:9.0f} rows/s)  baseline {ma:7.2f}s  "
                 f"ratio {mb / ma:5.2f}x")
+        if name.startswith("verify"):
+            line = (f"{name:45s} pgsync {mb:7.2f}s  raw hash queries, both sides at once {ma:7.2f}s  ratio {mb / ma:5.2f}x")
         if name.startswith("incremental"):
             line = (f"{name:45s} pgsync {mb:7.2f}s  hand-written staging+upsert {ma:7.2f}s  ratio {mb / ma:5.2f}x")
         if c:

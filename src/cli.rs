@@ -22,7 +22,8 @@ const EXAMPLES: &str = "Examples:
   pgsync single   postgres://reader@src:5432/shop postgres://writer@dst/shop public.transactions
   pgsync continuous --delay 30 shop_prod shop_copy transactions
   pgsync resume   shop_prod shop_copy transactions
-  pgsync status --json shop_prod shop_copy transactions";
+  pgsync status --json shop_prod shop_copy transactions
+  pgsync verify --repair shop_prod shop_copy transactions";
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -36,6 +37,9 @@ pub enum Command {
     /// Continue the unfinished pass recorded for this job; fails when there is none.
     #[command(disable_help_flag = true)]
     Resume(JobArgs),
+    /// Compare source and destination per window with server-side checksums; exit 0 equal, 1 different, 2 error.
+    #[command(disable_help_flag = true)]
+    Verify(VerifyArgs),
     /// Show the recorded plan, windows committed/total, watermark and last pass (no database access).
     #[command(disable_help_flag = true)]
     Status(StatusArgs),
@@ -47,6 +51,32 @@ pub struct StatusArgs {
     /// The job.
     #[command(flatten)]
     pub job: JobArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Verify the whole table (NULL cursors included), not only up to the last pass's watermark.
+    #[arg(long)]
+    pub all: bool,
+    /// Lowest cursor value to verify (inclusive).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Highest cursor value to verify (inclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Most differing rows to print (the total is always given).
+    #[arg(long, default_value_t = 100)]
+    pub max_rows: usize,
+    /// Re-sync the differing rows (delete rows absent from the source), then verify again.
+    #[arg(long)]
+    pub repair: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

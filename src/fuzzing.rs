@@ -13,7 +13,10 @@ pub fn state_decode(bytes: &[u8]) {
     fn check<T: serde::Serialize + serde::de::DeserializeOwned>(bytes: &[u8]) {
         if let Ok(rec) = codec::decode::<T>("fuzz", bytes) {
             let again = codec::encode(&rec);
-            assert!(codec::decode::<T>("fuzz", &again).is_ok(), "re-encoded record does not decode");
+            assert!(
+                codec::decode::<T>("fuzz", &again).is_ok(),
+                "re-encoded record does not decode"
+            );
         }
     }
     check::<PassRecord>(bytes);
@@ -35,13 +38,28 @@ impl Env for NoEnv {
 /// holds the password.
 pub fn conninfo_parse(text: &str) {
     let password = "pw-SECRET-7f3a";
-    let flags = ConnDefaults { password: Some(password.into()), ..Default::default() };
+    let flags = ConnDefaults {
+        password: Some(password.into()),
+        ..Default::default()
+    };
     if let Ok(info) = conninfo::resolve("source", text, &flags, &NoEnv) {
-        assert!(!info.redacted.contains(password), "redacted form leaks the password: {}", info.redacted);
+        assert!(
+            !info.redacted.contains(password),
+            "redacted form leaks the password: {}",
+            info.redacted
+        );
         assert!(!format!("{info:?}").contains(password));
     }
-    if let Err(e) = conninfo::resolve("source", &format!("postgres://u:{password}@{text}"), &flags, &NoEnv) {
-        assert!(!e.to_string().contains(password), "error leaks the password: {e}");
+    if let Err(e) = conninfo::resolve(
+        "source",
+        &format!("postgres://u:{password}@{text}"),
+        &flags,
+        &NoEnv,
+    ) {
+        assert!(
+            !e.to_string().contains(password),
+            "error leaks the password: {e}"
+        );
     }
 }
 

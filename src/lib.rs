@@ -25,3 +25,4 @@ pub mod reconcile;
 pub mod session;
 pub mod shutdown;
 pub mod state;
+pub mod verify;

@@ -138,6 +138,25 @@ impl Receipts {
         }))
     }
 
+    /// The upper bound of the job's last finished pass, per the receipts.
+    pub fn last_finished_upper(
+        &self,
+        client: &mut postgres::Client,
+        job: &str,
+    ) -> Result<Option<String>, DbError> {
+        if !self.exists(client)? {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT pass_upper FROM {} WHERE job = $1 AND pass_finished ORDER BY pass DESC LIMIT 1",
+            self.table.sql()
+        );
+        let row = client
+            .query_opt(&sql, &[&job])
+            .on(Side::Destination, "reading receipts")?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
     /// Deletes a job's receipts of passes before `pass` (the latest pass's receipts stay).
     pub fn prune(
         &self,

@@ -57,10 +57,23 @@ pub fn open_state(spec: &JobSpec) -> Result<(StateStore, JobState), Error> {
     Ok((store, state))
 }
 
-impl Session {
-    /// Connects, validates both tables, opens the state. Writes nothing to either database.
-    pub fn open(spec: JobSpec) -> Result<Session, Error> {
-        let (store, state) = open_state(&spec)?;
+/// Both sides connected and validated (no state store).
+pub struct Databases {
+    /// Source pool (read-only sessions).
+    pub source: SidePool,
+    /// Destination pool.
+    pub dest: SidePool,
+    /// Source table shape (validated), with the destination's trigger flag.
+    pub shape: TableShape,
+    /// The destination table existed (and matched).
+    pub dest_existed: bool,
+    /// Cursor and key columns with types.
+    pub ks: KeySpace,
+}
+
+impl Databases {
+    /// Connects both sides and runs every check that can refuse the job. Writes nothing.
+    pub fn open(spec: &JobSpec) -> Result<Databases, Error> {
         let source = SidePool::open(Side::Source, &spec.source, &spec.job_id, spec.limits)?;
         let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits)?;
         let mut src = source.get()?;
@@ -97,14 +110,51 @@ impl Session {
                 .map(|k| (k.clone(), column_type(k)))
                 .collect(),
         };
-        let receipts = Receipts {
-            table: spec.receipts_table.clone(),
-        };
         // The upsert targets the destination: its triggers (not the source's) decide
         // whether equal rows must be filtered before the INSERT.
         let dest_existed = dest_shape.is_some();
         let mut shape = shape;
         shape.has_user_triggers = dest_shape.is_some_and(|d| d.has_user_triggers);
+        Ok(Databases {
+            source,
+            dest,
+            shape,
+            dest_existed,
+            ks,
+        })
+    }
+}
+
+/// The job's state when its store already exists and is free (verify reads the watermark
+/// from it but must not create a store, nor fail when a running sync holds it).
+pub fn open_state_if_exists(spec: &JobSpec) -> Option<JobState> {
+    if !spec.state_dir.join("sled").exists() {
+        return None;
+    }
+    let store = StateStore::open(&spec.state_dir).ok()?;
+    let state = store.job(&spec.job_id).ok()?;
+    state
+        .meta()
+        .ok()
+        .flatten()
+        .filter(|m| m.identity == spec.identity)?;
+    Some(state)
+}
+
+impl Session {
+    /// Opens the state, then connects and validates both tables. Writes nothing to either database.
+    pub fn open(spec: JobSpec) -> Result<Session, Error> {
+        let (store, state) = open_state(&spec)?;
+        let Databases {
+            source,
+            dest,
+            shape,
+            dest_existed,
+            ks,
+        } = Databases::open(&spec)?;
+        let receipts = Receipts {
+            table: spec.receipts_table.clone(),
+        };
         Ok(Session {
             spec,
             state,

@@ -5,6 +5,7 @@ pub mod continuous;
 pub mod resume;
 pub mod single;
 pub mod status;
+pub mod verify;
 
 use crate::cli::Command;
 use crate::conninfo::ProcessEnv;
@@ -31,6 +32,22 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
         Command::Continuous(args) => continuous::run(JobSpec::resolve(&args, &ProcessEnv)?),
         Command::Resume(args) => resume::run(JobSpec::resolve(&args, &ProcessEnv)?),
         Command::Status(args) => status::run(&JobSpec::resolve(&args.job, &ProcessEnv)?, args.json),
+        Command::Verify(args) => {
+            let spec = JobSpec::resolve(&args.job, &ProcessEnv)?;
+            let options = crate::verify::VerifyOptions {
+                all: args.all,
+                from: args.from.clone(),
+                to: args.to.clone(),
+                window_rows: args.job.window_size.unwrap_or(100_000),
+            };
+            let cmd = verify::VerifyCommand {
+                options,
+                max_rows: args.max_rows,
+                repair: args.repair,
+                json: args.json,
+            };
+            verify::run(&spec, &cmd)
+        }
     }
 }
 

@@ -61,7 +61,7 @@ pub fn plan(
 
 /// Histogram bounds strictly inside (lower, upper), thinned so that each slice holds about
 /// `slice_rows` rows. Empty when the column has no statistics yet.
-fn histogram_cuts(
+pub fn histogram_cuts(
     client: &mut postgres::Client,
     table: &QualifiedName,
     ks: &KeySpace,

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: impl Fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -21,10 +23,14 @@ fn state_decode_seeds_hold_the_property() {
 
 #[test]
 fn conninfo_parse_seeds_hold_the_property() {
-    replay("conninfo_parse", |b| pgsync::fuzzing::conninfo_parse(&String::from_utf8_lossy(b)));
+    replay("conninfo_parse", |b| {
+        pgsync::fuzzing::conninfo_parse(&String::from_utf8_lossy(b))
+    });
 }
 
 #[test]
 fn ident_parse_seeds_hold_the_property() {
-    replay("ident_parse", |b| pgsync::fuzzing::ident_parse(&String::from_utf8_lossy(b)));
+    replay("ident_parse", |b| {
+        pgsync::fuzzing::ident_parse(&String::from_utf8_lossy(b))
+    });
 }

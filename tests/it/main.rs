@@ -19,3 +19,6 @@ mod bad_input;
 
 /// Fuzz corpus replay: the fuzz targets' properties on the committed seeds.
 mod fuzz_corpus;
+
+/// Verify: exit codes, differing keys by kind, repair, ranges and the watermark.
+mod verify;

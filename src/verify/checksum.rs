@@ -1,0 +1,301 @@
+//! The server-side checksum queries, identical text on both sides. A row's hash is
+//! `hashtextextended(ROW(columns in the source's order)::text, 0)` (64 bits; the sessions pin
+//! DateStyle, TimeZone, extra_float_digits… so equal values print equally); a window's
+//! checksum is its row count and the exact (numeric) sum of its rows' hashes. Windows are
+//! cursor ranges between histogram bounds (`width_bucket`), so one scan per side checks them
+//! all. Drill-down splits a window 16 ways per level by a hash of the primary key.
+
+use crate::catalog::{join_quoted, TableShape};
+use crate::db::ident::{quote, typed_literal};
+use crate::plan::KeySpace;
+
+/// Fan-out of one drill-down level.
+pub const FAN_OUT: u8 = 16;
+
+/// The cursor range being verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Range {
+    /// Inclusive lower cursor bound.
+    pub from: Option<String>,
+    /// Inclusive upper cursor bound.
+    pub to: Option<String>,
+    /// Include rows whose cursor IS NULL (as window -1).
+    pub nulls: bool,
+}
+
+/// Builds the queries for one table.
+pub struct Checksums<'a> {
+    /// Table shape (source column order defines the row text).
+    pub shape: &'a TableShape,
+    /// Cursor and key.
+    pub ks: &'a KeySpace,
+    /// Window bounds (ascending cursor values, as text).
+    pub bounds: &'a [String],
+    /// The range.
+    pub range: &'a Range,
+}
+
+/// A node of the drill-down: a window and the hash buckets chosen at each level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Window index (-1: NULL cursors).
+    pub window: i64,
+    /// Bucket chosen at level 1, 2, …
+    pub path: Vec<u8>,
+}
+
+impl Checksums<'_> {
+    fn cursor(&self) -> String {
+        format!("a.{}", quote(&self.ks.cursor.0))
+    }
+
+    /// Hash of a whole row.
+    pub fn row_hash(&self) -> String {
+        format!(
+            "hashtextextended(ROW({})::text, 0)",
+            join_quoted(
+                self.shape.columns.iter().map(|c| c.name.as_str()),
+                Some("a")
+            )
+        )
+    }
+
+    /// Text of a row's primary key, e.g. `(42,eu)`.
+    pub fn key_text(&self) -> String {
+        format!(
+            "ROW({})::text",
+            join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), Some("a"))
+        )
+    }
+
+    /// Window number of a row.
+    pub fn window_of(&self) -> String {
+        let c = self.cursor();
+        let bucket = if self.bounds.is_empty() {
+            "0".to_string()
+        } else {
+            let items = self
+                .bounds
+                .iter()
+                .map(|b| typed_literal(b, &self.ks.cursor.1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("width_bucket({c}, ARRAY[{items}])")
+        };
+        format!("CASE WHEN {c} IS NULL THEN -1 ELSE {bucket} END")
+    }
+
+    /// The range condition.
+    pub fn range_condition(&self) -> String {
+        let c = self.cursor();
+        let ct = &self.ks.cursor.1;
+        let mut parts = Vec::new();
+        if let Some(f) = &self.range.from {
+            parts.push(format!("{c} >= {}", typed_literal(f, ct)));
+        }
+        if let Some(t) = &self.range.to {
+            parts.push(format!("{c} <= {}", typed_literal(t, ct)));
+        }
+        let ranged = if parts.is_empty() {
+            format!("{c} IS NOT NULL")
+        } else {
+            parts.join(" AND ")
+        };
+        if self.range.nulls {
+            format!("({c} IS NULL OR ({ranged}))")
+        } else {
+            ranged
+        }
+    }
+
+    fn node_condition(&self, node: &Node) -> String {
+        let mut cond = format!(
+            "{} AND {} = {}",
+            self.range_condition(),
+            self.window_of(),
+            node.window
+        );
+        for (i, bucket) in node.path.iter().enumerate() {
+            cond.push_str(&format!(" AND ({}) = {bucket}", self.sub_bucket(i + 1)));
+        }
+        cond
+    }
+
+    fn sub_bucket(&self, level: usize) -> String {
+        format!(
+            "hashtextextended({}, {level}) & {}",
+            self.key_text(),
+            FAN_OUT - 1
+        )
+    }
+
+    /// Count and hash sum per window over the whole range: one scan.
+    pub fn windows_sql(&self) -> String {
+        format!(
+            "SELECT w, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {}) x GROUP BY w",
+            self.window_of(),
+            self.row_hash(),
+            self.shape.table.sql(),
+            self.range_condition()
+        )
+    }
+
+    /// Count and hash sum per sub-bucket of a drill-down node.
+    pub fn children_sql(&self, node: &Node) -> String {
+        format!(
+            "SELECT ({})::int, count(*), sum({})::text FROM {} a WHERE {} GROUP BY 1",
+            self.sub_bucket(node.path.len() + 1),
+            self.row_hash(),
+            self.shape.table.sql(),
+            self.node_condition(node)
+        )
+    }
+
+    /// Every row of a node: key text, key values, cursor, hash.
+    pub fn rows_sql(&self, node: &Node) -> String {
+        let keys = self
+            .ks
+            .key
+            .iter()
+            .map(|(n, _)| format!("a.{}::text", quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {}, ARRAY[{keys}], {}::text, ({})::text FROM {} a WHERE {}",
+            self.key_text(),
+            self.cursor(),
+            self.row_hash(),
+            self.shape.table.sql(),
+            self.node_condition(node)
+        )
+    }
+
+    /// `[from, to)` bounds of a window, for reports.
+    pub fn window_bounds(&self, window: i64) -> (Option<String>, Option<String>) {
+        if window < 0 {
+            return (None, None);
+        }
+        let i = window as usize;
+        let lower = if i == 0 {
+            self.range.from.clone()
+        } else {
+            self.bounds.get(i - 1).cloned()
+        };
+        let upper = self.bounds.get(i).cloned();
+        (lower, upper)
+    }
+}
+
+/// `(a.k1, a.k2) IN ((v1, v2), …)` for a list of keys given as text values.
+pub fn key_in_list(ks: &KeySpace, alias: &str, keys: &[Vec<String>]) -> String {
+    let cols = join_quoted(ks.key.iter().map(|(n, _)| n.as_str()), Some(alias));
+    let values = keys
+        .iter()
+        .map(|k| {
+            let vals = ks
+                .key
+                .iter()
+                .zip(k)
+                .map(|((_, t), v)| typed_literal(v, t))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({vals})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("({cols}) IN ({values})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Column;
+    use crate::db::ident::QualifiedName;
+
+    fn fixture() -> (TableShape, KeySpace) {
+        let col = |n: &str, t: &str| Column {
+            name: n.into(),
+            sql_type: t.into(),
+            not_null: true,
+            generated: false,
+        };
+        let shape = TableShape {
+            table: QualifiedName::parse("t").unwrap(),
+            columns: vec![
+                col("id", "integer"),
+                col("updated", "bigint"),
+                col("v", "text"),
+            ],
+            primary_key: vec!["id".into()],
+            has_user_triggers: false,
+            estimated_rows: 0.0,
+            cursor_indexed: true,
+        };
+        let ks = KeySpace {
+            cursor: ("updated".into(), "bigint".into()),
+            key: vec![("id".into(), "integer".into())],
+        };
+        (shape, ks)
+    }
+
+    #[test]
+    fn one_scan_groups_rows_into_histogram_windows() {
+        let (shape, ks) = fixture();
+        let bounds = vec!["10".to_string(), "20".to_string()];
+        let range = Range {
+            from: None,
+            to: Some("99".into()),
+            nulls: false,
+        };
+        let c = Checksums {
+            shape: &shape,
+            ks: &ks,
+            bounds: &bounds,
+            range: &range,
+        };
+        assert_eq!(
+            c.windows_sql(),
+            r#"SELECT w, count(*), sum(h)::text FROM (SELECT CASE WHEN a."updated" IS NULL THEN -1 ELSE width_bucket(a."updated", ARRAY['10'::bigint, '20'::bigint]) END AS w, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a."updated" <= '99'::bigint) x GROUP BY w"#
+        );
+        assert_eq!(c.window_bounds(0), (None, Some("10".into())));
+        assert_eq!(c.window_bounds(2), (Some("20".into()), None));
+    }
+
+    #[test]
+    fn drill_down_nodes_add_one_key_hash_condition_per_level() {
+        let (shape, ks) = fixture();
+        let range = Range {
+            from: Some("5".into()),
+            to: None,
+            nulls: true,
+        };
+        let c = Checksums {
+            shape: &shape,
+            ks: &ks,
+            bounds: &[],
+            range: &range,
+        };
+        let sql = c.children_sql(&Node {
+            window: 0,
+            path: vec![3, 15],
+        });
+        assert!(
+            sql.starts_with(r#"SELECT (hashtextextended(ROW(a."id")::text, 3) & 15)::int"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"(a."updated" IS NULL OR (a."updated" >= '5'::bigint))"#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#"AND (hashtextextended(ROW(a."id")::text, 1) & 15) = 3 AND (hashtextextended(ROW(a."id")::text, 2) & 15) = 15"#), "{sql}");
+    }
+
+    #[test]
+    fn key_lists_are_typed_literals() {
+        let (_, ks) = fixture();
+        assert_eq!(
+            key_in_list(&ks, "a", &[vec!["1".into()], vec!["2".into()]]),
+            r#"(a."id") IN (('1'::integer), ('2'::integer))"#
+        );
+    }
+}

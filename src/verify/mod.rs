@@ -1,0 +1,324 @@
+//! `pgsync verify`: proves source and destination agree, window by window, with checksums
+//! computed on the servers (only counts and sums cross the network), then names the rows
+//! of every differing window (`drill`) and optionally repairs them (`repair`).
+//!
+//! Range: by default the rows up to the watermark of the last finished pass (newer source
+//! rows are reported as "not yet synced", not as differences); `--all` for the whole table;
+//! `--from/--to` for cursor bounds.
+
+pub mod checksum;
+pub mod drill;
+pub mod repair;
+pub mod report;
+
+use crate::catalog::CatalogError;
+use crate::db::ident::quote;
+use crate::db::ident::typed_literal;
+use crate::db::{PgResultExt, Side};
+use crate::error::Error;
+use crate::job::JobSpec;
+use crate::plan::{bounds, slices, Position};
+use crate::receipts::Receipts;
+use crate::session::{open_state_if_exists, Databases};
+use checksum::{Checksums, Node, Range};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+/// Count and hash sum per window (or bucket).
+pub type Sums = HashMap<i64, (i64, String)>;
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The whole table, NULL cursors included, whatever the watermark.
+    pub all: bool,
+    /// Inclusive lower cursor bound.
+    pub from: Option<String>,
+    /// Inclusive upper cursor bound.
+    pub to: Option<String>,
+    /// Rows per window (planning from statistics).
+    pub window_rows: u64,
+}
+
+/// How a row differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowDiffKind {
+    /// In the source, not in the destination.
+    MissingInDestination,
+    /// In the destination, not in the source (e.g. deleted at the source).
+    ExtraInDestination,
+    /// Both have the key, with other contents.
+    Different,
+    /// The source row changed after the last pass (its cursor moved past the range).
+    ChangedSinceLastPass,
+}
+
+/// One differing row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowDiff {
+    /// How it differs.
+    pub kind: RowDiffKind,
+    /// The key as text, e.g. `(42,eu)`.
+    pub key_text: String,
+    /// Key values as text.
+    #[serde(skip)]
+    pub key: Vec<String>,
+    /// Window index.
+    pub window: i64,
+}
+
+/// A window whose checksums differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowDiff {
+    /// Window index (-1: NULL cursors).
+    pub window: i64,
+    /// Inclusive lower cursor bound (None: open).
+    pub from: Option<String>,
+    /// Exclusive upper cursor bound (None: up to the range end).
+    pub until: Option<String>,
+    /// Source rows.
+    pub source_rows: i64,
+    /// Destination rows.
+    pub dest_rows: i64,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Table.
+    pub table: String,
+    /// The range checked, in words.
+    pub range: String,
+    /// Windows checked.
+    pub windows: usize,
+    /// Rows in range on the source.
+    pub source_rows: i64,
+    /// Rows in range on the destination.
+    pub dest_rows: i64,
+    /// Seconds.
+    pub seconds: f64,
+    /// Windows whose checksums differ.
+    pub differing_windows: Vec<WindowDiff>,
+    /// Differing rows (all of them; the printer bounds the output).
+    pub differing_rows: Vec<RowDiff>,
+    /// Source rows newer than the range (not yet synced).
+    pub not_yet_synced: Option<i64>,
+}
+
+impl VerifyReport {
+    /// Rows that really differ (rows changed since the last pass are not differences).
+    pub fn real_differences(&self) -> impl Iterator<Item = &RowDiff> {
+        self.differing_rows
+            .iter()
+            .filter(|d| d.kind != RowDiffKind::ChangedSinceLastPass)
+    }
+
+    /// True when nothing differs.
+    pub fn is_equal(&self) -> bool {
+        let unexplained_window =
+            !self.differing_windows.is_empty() && self.differing_rows.is_empty();
+        self.real_differences().next().is_none() && !unexplained_window
+    }
+}
+
+/// Runs both queries at once, one per side, and reads (group, count, sum) rows.
+pub fn both(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    sql: &str,
+    doing: &str,
+) -> Result<(Sums, Sums), Error> {
+    let read = |client: &mut postgres::Client, side: Side| -> Result<Sums, Error> {
+        let rows = client.query(sql, &[]).on(side, doing)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    i64::from(r.get::<_, i32>(0)),
+                    (r.get::<_, i64>(1), r.get::<_, String>(2)),
+                )
+            })
+            .collect())
+    };
+    let (s, d) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| read(src, Side::Source));
+        let b = read(dst, Side::Destination);
+        (
+            a.join()
+                .unwrap_or_else(|_| Err(Error::Usage("verify thread panicked".into()))),
+            b,
+        )
+    });
+    Ok((s?, d?))
+}
+
+/// Verifies a job's tables.
+pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
+    if !db.dest_existed {
+        return Err(CatalogError::TableMissing {
+            side: Side::Destination,
+            table: spec.table.clone(),
+        }
+        .into());
+    }
+    let started = Instant::now();
+    let mut src = db.source.get()?;
+    let mut dst = db.dest.get()?;
+    let nullable = db.shape.column(&spec.cursor).is_some_and(|c| !c.not_null);
+    let (range, described, watermark) = choose_range(spec, &mut dst, opts, nullable)?;
+    let lower = range
+        .from
+        .clone()
+        .map_or(Position::Start, Position::BeforeCursor);
+    let upper = match &range.to {
+        Some(t) => Some(t.clone()),
+        None => bounds::source_upper(&mut src, &spec.table, &db.ks)?,
+    };
+    let cuts = match &upper {
+        Some(u) => slices::histogram_cuts(
+            &mut src,
+            &spec.table,
+            &db.ks,
+            &lower,
+            u,
+            opts.window_rows.max(1),
+        )?,
+        None => Vec::new(),
+    };
+    let checks = Checksums {
+        shape: &db.shape,
+        ks: &db.ks,
+        bounds: &cuts,
+        range: &range,
+    };
+    let (s, d) = both(
+        &mut src,
+        &mut dst,
+        &checks.windows_sql(),
+        "computing window checksums",
+    )?;
+    let windows: BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
+    let mut differing_windows = Vec::new();
+    let mut differing_rows = Vec::new();
+    for w in &windows {
+        let (sc, ss) = s.get(w).map_or((0, ""), |(c, h)| (*c, h.as_str()));
+        let (dc, ds) = d.get(w).map_or((0, ""), |(c, h)| (*c, h.as_str()));
+        if sc == dc && ss == ds {
+            continue;
+        }
+        let (from, until) = checks.window_bounds(*w);
+        differing_windows.push(WindowDiff {
+            window: *w,
+            from,
+            until,
+            source_rows: sc,
+            dest_rows: dc,
+        });
+        let node = Node {
+            window: *w,
+            path: Vec::new(),
+        };
+        drill::differing_rows(
+            &mut src,
+            &mut dst,
+            &checks,
+            node,
+            (sc, ss),
+            (dc, ds),
+            &mut differing_rows,
+        )?;
+    }
+    drill::explain_out_of_range(&mut src, &mut dst, &checks, &mut differing_rows)?;
+    let not_yet_synced = match &watermark {
+        Some(w) => {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {} > {}",
+                spec.table.sql(),
+                quote(&spec.cursor),
+                typed_literal(w, &db.ks.cursor.1)
+            );
+            Some(
+                src.query_one(&sql, &[])
+                    .on(Side::Source, "counting rows newer than the watermark")?
+                    .get(0),
+            )
+        }
+        None => None,
+    };
+    Ok(VerifyReport {
+        table: spec.table.to_string(),
+        range: described,
+        windows: cuts.len() + 1 + usize::from(range.nulls),
+        source_rows: s.values().map(|(c, _)| c).sum(),
+        dest_rows: d.values().map(|(c, _)| c).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        differing_windows,
+        differing_rows,
+        not_yet_synced,
+    })
+}
+
+/// The range to check, its description, and the watermark it came from (if any).
+fn choose_range(
+    spec: &JobSpec,
+    dst: &mut postgres::Client,
+    opts: &VerifyOptions,
+    nullable: bool,
+) -> Result<(Range, String, Option<String>), Error> {
+    if opts.all || opts.from.is_some() || opts.to.is_some() {
+        let all = opts.all && opts.from.is_none() && opts.to.is_none();
+        let range = Range {
+            from: opts.from.clone(),
+            to: opts.to.clone(),
+            nulls: nullable && all,
+        };
+        let described = match (&range.from, &range.to) {
+            (None, None) => "the whole table".to_string(),
+            (f, t) => format!(
+                "cursor from {} to {}",
+                f.as_deref().unwrap_or("the start"),
+                t.as_deref().unwrap_or("the end")
+            ),
+        };
+        return Ok((range, described, None));
+    }
+    let watermark = last_watermark(spec, dst)?;
+    match watermark {
+        Some(w) => Ok((
+            Range {
+                from: None,
+                to: Some(w.clone()),
+                nulls: nullable,
+            },
+            format!("rows up to the last pass's watermark (cursor <= {w})"),
+            Some(w),
+        )),
+        None => Ok((
+            Range {
+                from: None,
+                to: None,
+                nulls: nullable,
+            },
+            "the whole table (no finished pass recorded)".into(),
+            None,
+        )),
+    }
+}
+
+/// The upper bound of the last finished pass: from the state store when it can be read
+/// (not in use by a running pgsync), else from the destination's receipts.
+fn last_watermark(spec: &JobSpec, dst: &mut postgres::Client) -> Result<Option<String>, Error> {
+    if let Some(state) = open_state_if_exists(spec) {
+        if let Ok(Some(w)) = state.watermark() {
+            if let Position::AfterCursor(c) = w.position {
+                return Ok(Some(c));
+            }
+        }
+    }
+    Ok(Receipts {
+        table: spec.receipts_table.clone(),
+    }
+    .last_finished_upper(dst, &spec.job_id)?)
+}

@@ -133,6 +133,9 @@ pub struct JobArgs {
     /// statement_timeout for source queries, in seconds.
     #[arg(long, default_value_t = 300)]
     pub statement_timeout: u64,
+    /// Keep retrying transient failures (lost connections, server restarts, conflicts) for this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub retry_for: u64,
     /// No progress output.
     #[arg(short = 'q', long)]
     pub quiet: bool,

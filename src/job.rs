@@ -39,6 +39,8 @@ pub struct JobSpec {
     pub job_id: String,
     /// Suppress progress output.
     pub quiet: bool,
+    /// How long transient failures are retried before giving up.
+    pub retry_for: Duration,
 }
 
 impl JobSpec {
@@ -95,6 +97,7 @@ impl JobSpec {
                 lock_timeout: Duration::from_secs(5),
             },
             quiet: args.quiet,
+            retry_for: Duration::from_secs(args.retry_for),
         })
     }
 }

@@ -11,8 +11,11 @@ use crate::cli::Command;
 use crate::conninfo::ProcessEnv;
 use crate::error::Error;
 use crate::job::JobSpec;
-use crate::pass::PassSummary;
+use crate::pass::{self, Mode, PassSummary};
 use crate::progress::rate;
+use crate::session::Session;
+use crate::shutdown;
+use std::time::{Duration, Instant};
 
 /// How a command ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,37 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 json: args.json,
             };
             verify::run(&spec, &cmd)
+        }
+    }
+}
+
+/// Longest pause between two retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs a pass, retrying transient failures (connection lost, server restarting,
+/// serialization failures, deadlocks) with capped exponential backoff for up to
+/// `--retry-for`; every retry continues from the last checkpoint. Permanent errors return
+/// at once.
+pub fn run_pass_with_retries(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
+    let deadline = Instant::now() + session.spec.retry_for;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let result = pass::run(session, mode);
+        continuous::remember_error(session, &result);
+        match result {
+            Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+                if !session.spec.quiet {
+                    eprintln!(
+                        "pgsync: {e}; retrying in {:.1}s from the last checkpoint",
+                        backoff.as_secs_f64()
+                    );
+                }
+                if !shutdown::sleep(backoff) {
+                    return Err(Error::Interrupted);
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            other => return other,
         }
     }
 }

@@ -4,13 +4,12 @@
 use super::{report, Outcome};
 use crate::error::Error;
 use crate::job::JobSpec;
-use crate::pass::{self, Mode};
+use crate::pass::Mode;
 use crate::session::Session;
 
 /// Runs one pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let mut session = Session::open(spec)?;
-    let result = pass::run(&mut session, Mode::Single);
-    super::continuous::remember_error(&session, &result);
-    Ok(report(&result?))
+    let summary = super::run_pass_with_retries(&mut session, Mode::Single)?;
+    Ok(report(&summary))
 }

@@ -59,27 +59,31 @@ pub fn stage(
     let mut writer = txn
         .copy_in(&copy_in)
         .on(Side::Destination, "staging a window")?;
-    if let Err(e) = io::copy(&mut reader, &mut writer) {
+    if let Err(write_err) = io::copy(&mut reader, &mut writer) {
         // Dropping the writer aborts the COPY; the caller's transaction then rolls back.
         return Err(match reader.failed.take() {
             Some(ReadFailure::Interrupted) => StageError::Interrupted,
-            Some(ReadFailure::Io(msg)) => DbError::other(
-                Side::Source,
-                DbErrorKind::ConnectionLost,
-                "reading a window",
-                msg,
-            )
-            .into(),
-            None => DbError::other(
-                Side::Destination,
-                DbErrorKind::ConnectionLost,
-                "staging a window",
-                e.to_string(),
-            )
-            .into(),
+            Some(ReadFailure::Io(e)) => classify_io(Side::Source, "reading a window", e).into(),
+            None => classify_io(Side::Destination, "staging a window", write_err).into(),
         });
     }
     Ok(writer.finish().on(Side::Destination, "staging a window")?)
+}
+
+/// The COPY adapters wrap the driver's error in an io::Error: unwrap it so the SQLSTATE
+/// (statement timeout, terminated backend…) decides, not a guess.
+fn classify_io(side: Side, doing: &str, e: io::Error) -> DbError {
+    let kind = e.kind();
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<postgres::Error>())
+    {
+        Some(Ok(pg)) => DbError::from_pg(side, doing, *pg),
+        Some(Err(other)) => {
+            DbError::other(side, DbErrorKind::ConnectionLost, doing, other.to_string())
+        }
+        None => DbError::other(side, DbErrorKind::ConnectionLost, doing, format!("{kind}")),
+    }
 }
 
 /// The position of the last row staged (arrival order = the source's ORDER BY).
@@ -108,7 +112,7 @@ pub fn last_position(
 
 enum ReadFailure {
     Interrupted,
-    Io(String),
+    Io(io::Error),
 }
 
 /// Remembers whether a copy failed on the read (source) side, and stops on shutdown.
@@ -123,8 +127,11 @@ impl<R: Read> Read for WatchedReader<R> {
             self.failed = Some(ReadFailure::Interrupted);
             return Err(io::Error::other("interrupted"));
         }
-        self.inner
-            .read(buf)
-            .inspect_err(|e| self.failed = Some(ReadFailure::Io(e.to_string())))
+        self.inner.read(buf).map_err(|e| {
+            // Keep the driver's error (and its SQLSTATE); io::copy gets its text.
+            let text = e.to_string();
+            self.failed = Some(ReadFailure::Io(e));
+            io::Error::other(text)
+        })
     }
 }

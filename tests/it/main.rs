@@ -22,3 +22,6 @@ mod fuzz_corpus;
 
 /// Verify: exit codes, differing keys by kind, repair, ranges and the watermark.
 mod verify;
+
+/// Faults: terminated backends on either side, permanent errors, retry limits, continuous.
+mod faults;

@@ -23,13 +23,15 @@ pub fn transactions(db: &TestDb, rows: u64, burst: u64) {
     ));
 }
 
-/// Inserts `n` new rows and updates every `every`-th existing row (moving its cursor forward).
+/// Inserts `n` new rows and updates every `every`-th existing row; like `updated = now()`,
+/// both get cursor values above everything already in the table.
 pub fn churn(db: &TestDb, n: u64, every: u64) {
     db.exec(&format!(
-        "UPDATE transactions SET updated = updated + 10000000, amount = amount + 1, status = 'CHANGED'
+        "UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1 + abs(hashtext(id::text)) % 100,
+           amount = amount + 1, status = 'CHANGED'
            WHERE ('x' || substr(md5(id::text), 1, 8))::bit(32)::int % {every} = 0;
          INSERT INTO transactions
-           SELECT gen_random_uuid(), gen_random_uuid(), 1, 1600000000000 + g % 7, NULL, 1.5, 'NEW'
+           SELECT gen_random_uuid(), gen_random_uuid(), 1, (SELECT max(updated) FROM transactions) + 1 + g % 7, NULL, 1.5, 'NEW'
            FROM generate_series(1, {n}) g;"
     ));
 }

@@ -1,0 +1,177 @@
+//! Faults: connections cut with pg_terminate_backend on either side mid-copy are retried
+//! from the last checkpoint; permanent errors fail at once; retries give up after
+//! --retry-for; `continuous` keeps a changing source in sync until SIGINT.
+
+use crate::harness::{assert_tables_equal, fixtures, server, Pgsync, TestDb};
+use std::time::{Duration, Instant};
+
+/// Terminates this test's pgsync sessions on one side (by database and application_name).
+fn terminate(db: &TestDb, side: &str) -> i64 {
+    let mut admin = server::admin();
+    let pattern = format!("pgsync:{side}:%");
+    admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE $2",
+            &[&db.name, &pattern],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn receipts(dst: &TestDb) -> i64 {
+    dst.client()
+        .query_one("SELECT count(*) FROM pgsync.receipts", &[])
+        .map(|r| r.get(0))
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cut_mid_copy(side: &str) {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 300_000, 300);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "3000"]);
+    let child = job.spawn("single", &[], &[]);
+    let target_db = if side == "source" { &src } else { &dst };
+    let mut cuts = 0;
+    for windows in [5, 30, 60] {
+        wait_until("windows to commit", || receipts(&dst) >= windows);
+        cuts += terminate(target_db, if side == "source" { "source" } else { "dest" });
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {stderr}",
+        out.status.code()
+    );
+    assert!(cuts >= 3, "only {cuts} sessions were terminated");
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM pgsync.receipts WHERE pass_finished"),
+        1
+    );
+}
+
+#[test]
+fn source_connections_killed_mid_copy_are_retried_from_the_last_checkpoint() {
+    cut_mid_copy("source");
+}
+
+#[test]
+fn destination_connections_killed_mid_copy_are_retried_from_the_last_checkpoint() {
+    cut_mid_copy("dest");
+}
+
+#[test]
+fn a_permanent_error_fails_at_once_without_retrying() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 5_000, 10);
+    dst.exec(
+        "CREATE TABLE transactions (id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+           certified_by_user bigint, amount numeric(18,2) NOT NULL CHECK (amount < 900), status text NOT NULL)",
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "500"]);
+    let started = Instant::now();
+    let out = job.assert_exit("single", &[], 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: upserting a window failed") && err.contains("check constraint"),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(job.status()["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("check constraint"));
+}
+
+#[test]
+fn retries_give_up_after_retry_for_with_a_clear_error() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 200_000, 300);
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "--window-size",
+        "2000",
+        "--retry-for",
+        "3",
+    ]);
+    job.options.retain(|o| o != "--quiet");
+    let child = job.spawn("single", &[], &[]);
+    wait_until("the first windows", || receipts(&dst) >= 2);
+    let killer_db = src.name.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let killer = std::thread::spawn(move || {
+        let db = TestDb { name: killer_db };
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            terminate(&db, "source");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::mem::forget(db); // owned by the test, not this thread
+    });
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    killer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("retrying in"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("pgsync: source:") && last.contains("pgsync resume"),
+        "{last}"
+    );
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[test]
+fn continuous_keeps_a_changing_source_in_sync_until_sigint() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 20_000, 50);
+    let job =
+        Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "2000", "--delay", "1"]);
+    let child = job.spawn("continuous", &[], &[]);
+    for round in 0..3 {
+        fixtures::churn(&src, 500, 17 + round);
+        let expected = src.scalar_i64("SELECT count(*) FROM transactions");
+        wait_until("the changes to arrive", || {
+            dst.client()
+                .query_one("SELECT count(*) FROM transactions", &[])
+                .map(|r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+                == expected
+        });
+    }
+    // The inserts carry the highest cursors of each round: once they are all in, the pass
+    // that started after the round's commit has finished, updates included.
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}

@@ -41,6 +41,8 @@ pub struct JobSpec {
     pub quiet: bool,
     /// How long transient failures are retried before giving up.
     pub retry_for: Duration,
+    /// Overlap re-read below each watermark (late commits).
+    pub lookback: Duration,
 }
 
 impl JobSpec {
@@ -98,6 +100,7 @@ impl JobSpec {
             },
             quiet: args.quiet,
             retry_for: Duration::from_secs(args.retry_for),
+            lookback: args.lookback,
         })
     }
 }

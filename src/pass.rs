@@ -8,13 +8,14 @@ use crate::copy::{self, staging, upsert, WindowAt, WindowPlan};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::failpoint;
+use crate::plan::late_commits::{self, PendingTx};
 use crate::plan::{bounds, slices, Position};
 use crate::progress::{unix_now, Progress};
 use crate::reconcile::{reconcile, StartPoint};
 use crate::session::Session;
 use crate::shutdown;
 use crate::state::records::{
-    JobRecord, PassRecord, PassStats, Watermark, WindowRecord, WindowStatus,
+    Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord, WindowStatus,
 };
 use crate::state::StateError;
 use std::time::Instant;
@@ -43,6 +44,8 @@ pub struct PassSummary {
     pub seconds: f64,
     /// False when stopped by SIGINT/SIGTERM before the end of the pass.
     pub finished: bool,
+    /// The run continued an unfinished pass (rather than planning a new one).
+    pub continued: bool,
 }
 
 /// Runs (or continues) one pass.
@@ -67,6 +70,8 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     if let Some(note) = &decided.note {
         warn(session, note);
     }
+    let mut new_plan = None;
+    let continued = !matches!(decided.start, StartPoint::New { .. });
     let mut pass = match decided.start {
         StartPoint::Continue(p) => p,
         StartPoint::Rebuild {
@@ -102,12 +107,9 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
                 }
                 .into());
             }
-            let lower = match lower {
-                Some(l) => l,
-                None => bounds::destination_fallback(&mut dst, &session.spec.table, &session.ks)?,
-            };
-            let upper = bounds::source_upper(&mut src, &session.spec.table, &session.ks)?;
-            plan_pass(session, &mut src, pass, lower, upper)?
+            let (p, snapshot, holdback) = plan_new_pass(session, &mut src, &mut dst, pass, lower)?;
+            new_plan = Some((snapshot, holdback));
+            p
         }
     };
     if pass.slices.is_empty() {
@@ -120,10 +122,14 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             windows: 0,
             seconds: 0.0,
             finished: true,
+            continued,
         });
     }
     // checkpoint-protocol.md step 0: the plan is durable before any row moves.
-    session.state.record_pass(&pass)?;
+    match &new_plan {
+        Some((snapshot, holdback)) => session.state.record_plan(&pass, snapshot, holdback)?,
+        None => session.state.record_pass(&pass)?,
+    }
     failpoint::hit(failpoint::AFTER_PLAN);
     let upsert_sql = prepare_destination(session, &mut dst)?;
     let plan = WindowPlan {
@@ -199,6 +205,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             .upper
             .clone()
             .map_or_else(|| pass.lower.clone(), Position::AfterCursor);
+        let holdback = holdback_after(session, &pass);
         session.state.finish_pass(
             &pass,
             &Watermark {
@@ -206,6 +213,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
                 position,
             },
             &stats,
+            &holdback,
         )?;
         session
             .receipts
@@ -220,7 +228,74 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         windows: pass.windows_committed - windows_before,
         seconds,
         finished,
+        continued,
     })
+}
+
+/// Plans a new pass: the lower bound is the watermark moved back by the lookback (or the
+/// destination fallback), lowered further to the floor of every pending transaction
+/// (docs/consistency.md). Pending transactions seen finished here are dropped; running ones
+/// are carried to the next plan.
+fn plan_new_pass(
+    session: &Session,
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    pass: u64,
+    lower: Option<Position>,
+) -> Result<(PassRecord, PassSnapshot, Holdback), Error> {
+    let spec = &session.spec;
+    let cursor_type = &session.ks.cursor.1;
+    let lower = match lower {
+        Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
+        None => bounds::destination_fallback(dst, &spec.table, &session.ks)?,
+    };
+    let pending = match session.state.holdback() {
+        Ok(h) => h.pending,
+        Err(StateError::Corrupt { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    // Checked before the upper bound is read: a transaction seen finished here is visible
+    // to every window of this pass.
+    let running_before = late_commits::running(src)?;
+    let floors: Vec<Position> = pending.iter().map(|p| p.floor.clone()).collect();
+    let carried: Vec<PendingTx> = pending
+        .into_iter()
+        .filter(|p| running_before.contains(&p.xid))
+        .collect();
+    let upper = bounds::source_upper(src, &spec.table, &session.ks)?;
+    // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
+    let xip = late_commits::running(src)?.into_iter().collect();
+    let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
+    let record = plan_pass(session, src, pass, lower, upper)?;
+    Ok((
+        record,
+        PassSnapshot { pass, xip },
+        Holdback { pending: carried },
+    ))
+}
+
+/// The holdback once a pass has finished: what was pending still is, plus every source
+/// transaction that was running when the pass was planned, floored at the pass's lower
+/// bound (it may have committed rows after their window was read, or may still).
+fn holdback_after(session: &Session, pass: &PassRecord) -> Holdback {
+    let mut holdback = session.state.holdback().unwrap_or_default();
+    if let Some(snapshot) = session
+        .state
+        .snapshot()
+        .ok()
+        .flatten()
+        .filter(|s| s.pass == pass.pass)
+    {
+        for xid in snapshot.xip {
+            if !holdback.pending.iter().any(|p| p.xid == xid) {
+                holdback.pending.push(PendingTx {
+                    xid,
+                    floor: pass.lower.clone(),
+                });
+            }
+        }
+    }
+    holdback
 }
 
 /// Plans a pass from `lower` to `upper` (slices from planner statistics).

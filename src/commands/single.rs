@@ -1,5 +1,5 @@
-//! `pgsync single`: one pass — continue an unfinished plan if there is one, else plan a new
-//! pass from the committed watermark — then exit.
+//! `pgsync single`: one incremental pass, then exit. An unfinished plan (after a crash or
+//! an interrupt) is continued first, then a new pass from its end brings the rest.
 
 use super::{report, Outcome};
 use crate::error::Error;
@@ -11,5 +11,11 @@ use crate::session::Session;
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let mut session = Session::open(spec)?;
     let summary = super::run_pass_with_retries(&mut session, Mode::Single)?;
-    Ok(report(&summary))
+    let outcome = report(&summary);
+    if outcome == Outcome::Done && summary.continued {
+        // The unfinished plan is done; now the pass that was asked for.
+        let summary = super::run_pass_with_retries(&mut session, Mode::Single)?;
+        return Ok(report(&summary));
+    }
+    Ok(outcome)
 }

@@ -24,6 +24,8 @@ pub struct StatusView {
     pub last_pass: Option<LastPassView>,
     /// Last error reported by a run.
     pub last_error: Option<String>,
+    /// Source transactions holding the next pass's start back (late commits).
+    pub pending_transactions: Vec<u64>,
 }
 
 /// The pass in the state.
@@ -109,6 +111,7 @@ pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
             finished_unix: l.finished_unix,
         }),
         last_error: state.last_error()?,
+        pending_transactions: state.holdback()?.pending.iter().map(|p| p.xid).collect(),
     };
     if json {
         println!(
@@ -147,6 +150,12 @@ fn human(v: &StatusView) -> String {
         out.push_str(&format!(
             "last pass:  {}: {} rows read, {} written, {} windows, {:.1}s, {:.0} rows/s\n",
             l.number, l.rows_read, l.rows_written, l.windows, l.seconds, l.rows_per_second
+        ));
+    }
+    if !v.pending_transactions.is_empty() {
+        out.push_str(&format!(
+            "held back:  {} source transaction(s) open or committed since the last snapshot (late commits)\n",
+            v.pending_transactions.len()
         ));
     }
     if let Some(e) = &v.last_error {

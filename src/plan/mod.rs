@@ -3,6 +3,7 @@
 //! database except through the functions of `bounds` and `slices`.
 
 pub mod bounds;
+pub mod late_commits;
 pub mod slices;
 pub mod windows;
 

@@ -15,6 +15,10 @@ pub const PASS: &str = "pass";
 pub const WATERMARK: &str = "watermark";
 /// Figures of the last finished pass.
 pub const LAST_PASS: &str = "last_pass";
+/// Pending source transactions (late-commit holdback).
+pub const HOLDBACK: &str = "holdback";
+/// The source snapshot of the current pass.
+pub const SNAPSHOT: &str = "snapshot";
 /// Last error message seen by a run.
 pub const LAST_ERROR: &str = "last_error";
 

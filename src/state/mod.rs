@@ -9,7 +9,7 @@ pub mod codec;
 pub mod keys;
 pub mod records;
 
-use records::{JobRecord, PassRecord, PassStats, Watermark, WindowRecord};
+use records::{Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -236,15 +236,17 @@ impl JobState {
         self.flush()
     }
 
-    /// Ends a pass: next watermark and figures, atomically, then flush. Window records of
-    /// older passes are dropped (the receipts keep the proof in the destination).
+    /// Ends a pass: next watermark, figures and holdback, atomically, then flush. Window
+    /// records of older passes are dropped (the receipts keep the proof in the destination).
     pub fn finish_pass(
         &self,
         pass: &PassRecord,
         watermark: &Watermark,
         stats: &PassStats,
+        holdback: &Holdback,
     ) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
+        batch.insert(keys::HOLDBACK, codec::encode(holdback));
         batch.insert(keys::PASS, codec::encode(pass));
         batch.insert(keys::WATERMARK, codec::encode(watermark));
         batch.insert(keys::LAST_PASS, codec::encode(stats));
@@ -256,6 +258,32 @@ impl JobState {
                 batch.remove(key);
             }
         }
+        self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    /// Pending late-commit transactions.
+    pub fn holdback(&self) -> Result<Holdback, StateError> {
+        Ok(self.get(keys::HOLDBACK)?.unwrap_or_default())
+    }
+
+    /// The snapshot recorded with the current pass.
+    pub fn snapshot(&self) -> Result<Option<PassSnapshot>, StateError> {
+        self.get(keys::SNAPSHOT)
+    }
+
+    /// Stores a new plan with its snapshot and the holdback left after planning, atomically,
+    /// then flushes (checkpoint-protocol.md step 0).
+    pub fn record_plan(
+        &self,
+        pass: &PassRecord,
+        snapshot: &PassSnapshot,
+        holdback: &Holdback,
+    ) -> Result<(), StateError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::PASS, codec::encode(pass));
+        batch.insert(keys::SNAPSHOT, codec::encode(snapshot));
+        batch.insert(keys::HOLDBACK, codec::encode(holdback));
         self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
         self.flush()
     }

@@ -115,3 +115,19 @@ pub struct PassStats {
     /// When it finished (unix seconds).
     pub finished_unix: u64,
 }
+
+/// Transactions that may still bring rows below the watermark (docs/consistency.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Holdback {
+    /// Pending transactions with their floors.
+    pub pending: Vec<crate::plan::late_commits::PendingTx>,
+}
+
+/// The source transactions in progress when a pass was planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassSnapshot {
+    /// The pass.
+    pub pass: u64,
+    /// Transaction ids in progress at its snapshot.
+    pub xip: Vec<u64>,
+}

@@ -25,3 +25,6 @@ mod verify;
 
 /// Faults: terminated backends on either side, permanent errors, retry limits, continuous.
 mod faults;
+
+/// A live source: late commits (holdback and lookback) and a concurrent writer.
+mod consistency;

@@ -45,8 +45,9 @@ fn incremental_pass_brings_inserts_and_updates_and_a_quiet_pass_changes_nothing(
         "SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
     );
     let out = job.run_ok("single", &[]);
+    // The pass re-reads the lookback band below the watermark; equal rows are skipped.
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("nothing new"),
+        String::from_utf8_lossy(&out.stdout).contains(", 0 rows written"),
         "{out:?}"
     );
     assert_tables_equal(&src, &dst, "transactions", "id");

@@ -121,6 +121,12 @@ pub struct JobArgs {
     /// Column that grows when a row changes (orderable type).
     #[arg(long, default_value = "updated")]
     pub cursor_column: String,
+    /// Columns of a unique, NOT NULL index to use as the key when the table has no primary key (comma-separated).
+    #[arg(long, value_name = "COLUMNS")]
+    pub key: Option<String>,
+    /// Throttle: read at most this many rows per second from the source.
+    #[arg(long, value_name = "ROWS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rate: Option<u64>,
     /// Rows per window [default: --chunksize].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub window_size: Option<u64>,

@@ -77,7 +77,12 @@ impl Error {
                 CatalogError::CursorNotOrderable { .. } => {
                     "choose a cursor column of an orderable type (timestamp, timestamptz, bigint, numeric…)".into()
                 }
-                CatalogError::NoPrimaryKey { .. } => "add a primary key to the source table".into(),
+                CatalogError::NoPrimaryKey { .. } => {
+                    "add a primary key to the source table, or name a unique NOT NULL index's columns with --key".into()
+                }
+                CatalogError::KeyNotUnique { .. } => {
+                    "--key must name exactly the columns of a unique, non-partial index whose columns are NOT NULL".into()
+                }
                 CatalogError::ShapeMismatch { .. } => "make the destination table match the source, or drop it and let pgsync create it".into(),
                 CatalogError::Db(_) => unreachable!("handled above"),
             },

@@ -43,6 +43,10 @@ pub struct JobSpec {
     pub retry_for: Duration,
     /// Overlap re-read below each watermark (late commits).
     pub lookback: Duration,
+    /// Key columns to use instead of the primary key (`--key`).
+    pub key: Option<Vec<String>>,
+    /// Source read throttle, rows per second.
+    pub max_rate: Option<u64>,
 }
 
 impl JobSpec {
@@ -67,6 +71,15 @@ impl JobSpec {
         let table = QualifiedName::parse(&args.table).map_err(Error::Usage)?;
         let cursor = parse_column(&args.cursor_column).map_err(Error::Usage)?;
         let receipts_table = QualifiedName::parse(&args.receipts_table).map_err(Error::Usage)?;
+        let key = match &args.key {
+            Some(list) => Some(
+                list.split(',')
+                    .map(parse_column)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Error::Usage)?,
+            ),
+            None => None,
+        };
         if receipts_table == table && source.redacted == dest.redacted {
             return Err(Error::Usage(
                 "source and destination are the same table".into(),
@@ -101,6 +114,8 @@ impl JobSpec {
             quiet: args.quiet,
             retry_for: Duration::from_secs(args.retry_for),
             lookback: args.lookback,
+            key,
+            max_rate: args.max_rate,
         })
     }
 }

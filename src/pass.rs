@@ -18,7 +18,7 @@ use crate::state::records::{
     Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord, WindowStatus,
 };
 use crate::state::StateError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How a pass may begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +188,14 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         };
         checkpoint::commit(&session.state, &mut pass, &mut window, &outcome)?;
         progress.update(&pass);
+        if let Some(rate) = session.spec.max_rate {
+            // --max-rate: stay at or under the rows/s asked for, measured over this run.
+            let due = Duration::from_secs_f64((pass.rows_read - rows_before) as f64 / rate as f64);
+            if !shutdown::sleep(due.saturating_sub(started.elapsed())) {
+                finished = false;
+                break;
+            }
+        }
     }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
@@ -346,7 +354,10 @@ fn plan_pass(
 fn prepare_destination(session: &mut Session, dst: &mut postgres::Client) -> Result<String, Error> {
     let table = &session.spec.table;
     match catalog::load(dst, Side::Destination, table, None)? {
-        Some(existing) => {
+        Some(mut existing) => {
+            if let Some(key) = session.spec.key.as_deref() {
+                catalog::use_key(dst, Side::Destination, &mut existing, key)?;
+            }
             compare::same_shape(&session.shape, &existing)?;
             session.shape.has_user_triggers = existing.has_user_triggers;
         }

@@ -78,10 +78,19 @@ impl Databases {
         let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits)?;
         let mut src = source.get()?;
         let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
-        let shape = catalog::check_source(&mut src, loaded, &spec.table, &spec.cursor)?;
+        let shape = catalog::check_source(
+            &mut src,
+            loaded,
+            &spec.table,
+            &spec.cursor,
+            spec.key.as_deref(),
+        )?;
         drop(src);
         let mut dst = dest.get()?;
-        let dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
+        let mut dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
+        if let (Some(d), Some(key)) = (dest_shape.as_mut(), spec.key.as_deref()) {
+            catalog::use_key(&mut dst, Side::Destination, d, key)?;
+        }
         if let Some(d) = &dest_shape {
             compare::same_shape(&shape, d)?;
         }

@@ -55,6 +55,16 @@ pub enum CatalogError {
         /// Table.
         table: QualifiedName,
     },
+    /// `--key` names columns that are not a unique, non-null key.
+    #[error("{side}: table {table} has no unique index on ({key}) with every column NOT NULL")]
+    KeyNotUnique {
+        /// Side.
+        side: Side,
+        /// Table.
+        table: QualifiedName,
+        /// The columns asked for.
+        key: String,
+    },
     /// Destination table exists with another structure.
     #[error("destination: table {table} does not match the source: {detail}")]
     ShapeMismatch {
@@ -209,15 +219,17 @@ pub fn load(
     }))
 }
 
-/// Checks the source table can be synced with this cursor: it exists, has a primary key,
-/// and the cursor column exists and is orderable.
+/// Checks the source table can be synced with this cursor: it exists, has a key (its
+/// primary key, or the unique non-null columns named by `--key`), and the cursor column
+/// exists and is orderable.
 pub fn check_source(
     client: &mut postgres::Client,
     shape: Option<TableShape>,
     table: &QualifiedName,
     cursor: &str,
+    key: Option<&[String]>,
 ) -> Result<TableShape, CatalogError> {
-    let shape = shape.ok_or_else(|| CatalogError::TableMissing {
+    let mut shape = shape.ok_or_else(|| CatalogError::TableMissing {
         side: Side::Source,
         table: table.clone(),
     })?;
@@ -246,12 +258,53 @@ pub fn check_source(
             sql_type: col.sql_type.clone(),
         });
     }
+    if let Some(key) = key {
+        use_key(client, Side::Source, &mut shape, key)?;
+    }
     if shape.primary_key.is_empty() {
         return Err(CatalogError::NoPrimaryKey {
             table: table.clone(),
         });
     }
     Ok(shape)
+}
+
+/// Makes `key` the shape's key after checking that a unique, non-partial index covers
+/// exactly those columns and that each is NOT NULL.
+pub fn use_key(
+    client: &mut postgres::Client,
+    side: Side,
+    shape: &mut TableShape,
+    key: &[String],
+) -> Result<(), CatalogError> {
+    let refused = || CatalogError::KeyNotUnique {
+        side,
+        table: shape.table.clone(),
+        key: key.join(", "),
+    };
+    if key
+        .iter()
+        .any(|k| !shape.column(k).is_some_and(|c| c.not_null))
+    {
+        return Err(refused());
+    }
+    let doing = format!("looking for a unique index on {}", shape.table);
+    let found: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1::text::regclass AND i.indisunique \
+               AND i.indpred IS NULL AND i.indexprs IS NULL \
+               AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a \
+                    WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])) \
+                   = (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) k))",
+            &[&shape.table.sql(), &key],
+        )
+        .on(side, &doing)?
+        .get(0);
+    if !found {
+        return Err(refused());
+    }
+    shape.primary_key = key.to_vec();
+    Ok(())
 }
 
 /// Names of the columns whose type has no `=` operator (json, xml, point…): the upsert

@@ -216,3 +216,76 @@ fn an_unwritable_state_dir_is_refused() {
     );
     assert_eq!(before, snapshot(&dst));
 }
+
+#[test]
+fn a_unique_not_null_index_can_stand_in_for_a_missing_primary_key() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TABLE t (code text NOT NULL, n int NOT NULL, updated bigint NOT NULL, v text);
+         CREATE UNIQUE INDEX t_code_n ON t (code, n);
+         CREATE INDEX ON t (v);
+         INSERT INTO t SELECT 'c' || (g % 7), g, g / 3, 'v' || g FROM generate_series(1, 2000) g;",
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "t");
+    assert_refused(
+        &job,
+        &dst,
+        &["source: table public.t has no primary key", "--key"],
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["--key", "v"]);
+    assert_refused(
+        &job,
+        &dst,
+        &["source: table public.t has no unique index on (v)"],
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["--key", "n,code", "-c", "300"]);
+    job.run_ok("single", &[]);
+    crate::harness::assert_tables_equal(&src, &dst, "t", "code, n");
+    src.exec("UPDATE t SET v = 'changed', updated = 10000 WHERE n % 10 = 0");
+    job.run_ok("single", &[]);
+    crate::harness::assert_tables_equal(&src, &dst, "t", "code, n");
+}
+
+#[test]
+fn passwords_never_reach_the_state_store_the_receipts_or_messages() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 500, 10);
+    let secret = "Sup3r-S3cret-pw";
+    // The local server trusts these connections, so the password is accepted and unused.
+    let src_url = crate::harness::server::url_as(&format!("postgres:{secret}"), &src.name);
+    let dst_url = crate::harness::server::url_as(&format!("postgres:{secret}"), &dst.name);
+    let job = Pgsync::new(&src_url, &dst_url, "transactions").with(&["--password", secret]);
+    let out = job.run_ok("single", &[]);
+    let status = job.run_ok("status", &["--json"]);
+    let failed = Pgsync::new(&src_url, &dst_url, "nope")
+        .with(&["--password", secret])
+        .run("single", &[]);
+    for (what, bytes) in [
+        ("stdout", &out.stdout),
+        ("stderr", &out.stderr),
+        ("status", &status.stdout),
+        ("error", &failed.stderr),
+    ] {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(secret),
+            "{what} shows the password"
+        );
+    }
+    let mut files = vec![job.state_dir()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the password",
+                path.display()
+            );
+        }
+    }
+    let receipts: i64 = dst.scalar_i64(&format!(
+        "SELECT count(*) FROM pgsync.receipts r WHERE r::text LIKE '%{secret}%'"
+    ));
+    assert_eq!(receipts, 0);
+}

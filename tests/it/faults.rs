@@ -175,3 +175,60 @@ fn continuous_keeps_a_changing_source_in_sync_until_sigint() {
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+#[test]
+fn a_destination_that_rejects_a_commit_stops_at_once_and_resume_completes_after_the_fix() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 10_000, 100);
+    let poison: String = src
+        .client()
+        .query_one(
+            "SELECT id::text FROM transactions ORDER BY updated, id OFFSET 6500 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    dst.exec(&format!(
+        "CREATE TABLE transactions (id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL);
+         CREATE FUNCTION reject() RETURNS trigger AS $$ BEGIN
+           IF NEW.id = '{poison}' THEN RAISE EXCEPTION 'rejected at commit'; END IF; RETURN NULL; END $$ LANGUAGE plpgsql;
+         CREATE CONSTRAINT TRIGGER reject AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION reject();"
+    ));
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "1000"]);
+    let started = Instant::now();
+    let out = job.assert_exit("single", &[], 2);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: committing a window failed: rejected at commit"),
+        "{err}"
+    );
+    // Windows before the rejected one are in, the rejected one is not.
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM transactions"), 6000);
+    dst.exec("DROP TRIGGER reject ON transactions");
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[test]
+fn max_rate_throttles_the_source_reads() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 3_000, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "-c",
+        "500",
+        "--max-rate",
+        "2000",
+    ]);
+    let started = Instant::now();
+    job.run_ok("single", &[]);
+    // 3,000 rows at 2,000 rows/s cannot take less than 1.5 s minus the first window.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1200),
+        "took only {:?}",
+        started.elapsed()
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}

@@ -20,6 +20,13 @@ pub fn state_decode(bytes: &[u8]) {
         }
     }
     check::<PassRecord>(bytes);
+    if let Ok(rec) = codec::decode_pass("fuzz", bytes) {
+        assert_eq!(
+            codec::decode_pass("fuzz", &codec::encode(&rec)).ok(),
+            Some(rec),
+            "pass record does not round-trip"
+        );
+    }
     check::<WindowRecord>(bytes);
     check::<Watermark>(bytes);
     check::<PassStats>(bytes);
@@ -68,5 +75,27 @@ pub fn ident_parse(text: &str) {
     if let Ok(name) = QualifiedName::parse(text) {
         let again = QualifiedName::parse(&name.sql()).expect("quoted form parses");
         assert_eq!(again, name);
+    }
+}
+
+/// Arbitrary bytes fed to the COPY tail tracker in arbitrary chunks: an error or a result,
+/// never a panic; the same bytes give the same answer whatever the chunking.
+pub fn copy_tail(data: &[u8]) {
+    use crate::copy::tail::TailTracker;
+    let Some((&split, bytes)) = data.split_first() else {
+        return;
+    };
+    let run = |chunk: usize| {
+        let mut t = TailTracker::new(vec![0, 2]);
+        let ok = bytes
+            .chunks(chunk.max(1))
+            .try_for_each(|c| t.feed(c))
+            .is_ok();
+        (ok, t.rows(), t.last().cloned())
+    };
+    let whole = run(bytes.len());
+    let pieces = run(usize::from(split % 16) + 1);
+    if whole.0 && pieces.0 {
+        assert_eq!(whole, pieces, "chunking changed the result");
     }
 }

@@ -15,7 +15,8 @@ use crate::reconcile::{reconcile, StartPoint};
 use crate::session::Session;
 use crate::shutdown;
 use crate::state::records::{
-    Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord, WindowStatus,
+    ApplyMode, Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord,
+    WindowStatus,
 };
 use crate::state::StateError;
 use std::time::{Duration, Instant};
@@ -80,7 +81,14 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             upper,
             next_window,
         } => {
-            let mut p = plan_pass(session, &mut src, pass, from.clone(), upper)?;
+            let mut p = plan_pass(
+                session,
+                &mut src,
+                pass,
+                from.clone(),
+                upper,
+                ApplyMode::Upsert,
+            )?;
             p.next_window = next_window;
             if p.slices.is_empty() {
                 // The receipts' pass has nothing left: start the next one where it ended.
@@ -92,7 +100,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
                     other => other,
                 };
                 let upper = bounds::source_upper(&mut src, &session.spec.table, &session.ks)?;
-                p = plan_pass(session, &mut src, pass + 1, lower, upper)?;
+                p = plan_pass(session, &mut src, pass + 1, lower, upper, ApplyMode::Upsert)?;
             }
             p
         }
@@ -139,6 +147,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         receipts: &session.receipts,
         job_id: &session.spec.job_id,
         window_rows: session.spec.window_rows,
+        apply: pass.apply,
     };
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =
@@ -274,7 +283,17 @@ fn plan_new_pass(
     // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
     let xip = late_commits::running(src)?.into_iter().collect();
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
-    let record = plan_pass(session, src, pass, lower, upper)?;
+    // A pass from the very start into an empty destination can append: every row it meets
+    // is new there, and the receipts apply each window once (docs/performance.md).
+    let apply = if lower == Position::Start
+        && copy::append_supported(&session.shape, &session.ks)
+        && destination_is_empty(dst, &spec.table)?
+    {
+        ApplyMode::Append
+    } else {
+        ApplyMode::Upsert
+    };
+    let record = plan_pass(session, src, pass, lower, upper, apply)?;
     Ok((
         record,
         PassSnapshot { pass, xip },
@@ -313,6 +332,7 @@ fn plan_pass(
     pass: u64,
     lower: Position,
     upper: Option<String>,
+    apply: ApplyMode,
 ) -> Result<PassRecord, Error> {
     let spec = &session.spec;
     let cursor_nullable = session
@@ -346,7 +366,28 @@ fn plan_pass(
         windows_reconciled: 0,
         started_unix: unix_now(),
         seconds_before: 0.0,
+        apply,
     })
+}
+
+/// True when the destination table is missing or has no row.
+fn destination_is_empty(
+    dst: &mut postgres::Client,
+    table: &crate::db::ident::QualifiedName,
+) -> Result<bool, Error> {
+    let doing = "looking at the destination table";
+    let exists: bool = dst
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.sql()])
+        .on(Side::Destination, doing)?
+        .get(0);
+    if !exists {
+        return Ok(true);
+    }
+    let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql());
+    Ok(dst
+        .query_one(&sql, &[])
+        .on(Side::Destination, doing)?
+        .get(0))
 }
 
 /// Creates the destination table when missing (one transaction), the receipts table, and

@@ -143,6 +143,7 @@ mod tests {
             windows_reconciled: 0,
             started_unix: 0,
             seconds_before: 0.0,
+            apply: crate::state::records::ApplyMode::Upsert,
         }
     }
 

@@ -71,6 +71,7 @@ mod tests {
                     sql_type: t.to_string(),
                     not_null: false,
                     generated: false,
+                    type_oid: 0,
                 })
                 .collect(),
             primary_key: pk.iter().map(|s| s.to_string()).collect(),

@@ -89,6 +89,8 @@ pub struct Column {
     pub not_null: bool,
     /// Generated column (`GENERATED ALWAYS AS … STORED`).
     pub generated: bool,
+    /// Type OID (built-in types have the same OID in every database).
+    pub type_oid: u32,
 }
 
 /// A table's shape.
@@ -171,13 +173,13 @@ pub fn load(
     }
     let columns = client
         .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '' \
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '', a.atttypid \
              FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             &[&oid],
         )
         .on(side, &doing)?
         .iter()
-        .map(|r| Column { name: r.get(0), sql_type: r.get(1), not_null: r.get(2), generated: r.get(3) })
+        .map(|r| Column { name: r.get(0), sql_type: r.get(1), not_null: r.get(2), generated: r.get(3), type_oid: r.get(4) })
         .collect();
     let primary_key = client
         .query(

@@ -1,19 +1,25 @@
 //! The data path of one window, one file per step in order: `source` (COPY out of the
 //! source), `staging` (COPY into a temp table on the destination), `upsert` (into the
-//! target, skipping rows that are already equal). `apply_window` runs the steps and the
-//! receipt in ONE destination transaction and commits it; checkpointing is the caller's
-//! next step (see `checkpoint.rs`).
+//! target, skipping rows that are already equal). On a fresh load (`ApplyMode::Append`)
+//! the COPY goes straight into the target and `tail` learns the window's end from the
+//! stream. `apply_window` runs the steps and the receipt in ONE destination transaction and
+//! commits it; checkpointing is the caller's next step (see `checkpoint.rs`).
 
 pub mod source;
 pub mod staging;
+pub mod tail;
 pub mod upsert;
 
 use crate::catalog::TableShape;
-use crate::db::{PgResultExt, Side};
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
+use crate::error::Error;
 use crate::failpoint;
 use crate::plan::{KeySpace, Position, Slice, SliceKind};
 use crate::receipts::{Receipt, Receipts};
+use crate::state::records::ApplyMode;
+use postgres::types::{ToSql, Type};
 pub use staging::StageError;
+use tail::{RawValue, TailTracker};
 
 /// What the window did.
 #[derive(Debug, Clone)]
@@ -27,6 +33,9 @@ pub struct WindowOutcome {
     /// The window exhausted its slice.
     pub slice_done: bool,
 }
+
+/// SQLSTATE of a unique violation: an append met a row already in the target.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// Everything fixed for the windows of a pass.
 pub struct WindowPlan<'a> {
@@ -42,6 +51,8 @@ pub struct WindowPlan<'a> {
     pub job_id: &'a str,
     /// Rows per window.
     pub window_rows: u64,
+    /// How windows are applied.
+    pub apply: ApplyMode,
 }
 
 /// Where in the pass the window sits.
@@ -62,33 +73,89 @@ pub struct WindowAt<'a> {
     pub from: &'a Position,
 }
 
+/// Whether a table's windows can be appended: the append path reads a window's end from the
+/// COPY stream, which needs built-in types (same OID everywhere) for cursor and key.
+pub fn append_supported(shape: &TableShape, ks: &KeySpace) -> bool {
+    position_types(shape, ks).is_some()
+}
+
+fn position_types(shape: &TableShape, ks: &KeySpace) -> Option<Vec<(usize, Type)>> {
+    std::iter::once(&ks.cursor.0)
+        .chain(ks.key.iter().map(|(n, _)| n))
+        .map(|name| {
+            let index = shape.columns.iter().position(|c| &c.name == name)?;
+            Some((index, Type::from_oid(shape.columns[index].type_oid)?))
+        })
+        .collect()
+}
+
 /// Copies one window and commits it with its receipt. `before_commit` runs after the end
 /// of the window is known and before COMMIT (the caller records the window as in flight).
+/// An append that meets a row already in the target is rolled back and redone as an upsert.
 pub fn apply_window(
     source: &mut postgres::Client,
     dest: &mut postgres::Client,
     plan: &WindowPlan<'_>,
     at: &WindowAt<'_>,
-    before_commit: impl FnOnce(&WindowOutcome) -> Result<(), crate::error::Error>,
-) -> Result<WindowOutcome, crate::error::Error> {
+    before_commit: impl FnOnce(&WindowOutcome) -> Result<(), Error>,
+) -> Result<WindowOutcome, Error> {
+    let mut hook = Some(before_commit);
+    if plan.apply == ApplyMode::Append {
+        match one_window(source, dest, plan, at, true, &mut hook) {
+            Err(Error::Db(e)) if e.code.as_deref() == Some(UNIQUE_VIOLATION) && hook.is_some() => {}
+            other => return other,
+        }
+    }
+    one_window(source, dest, plan, at, false, &mut hook)
+}
+
+fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
+    source: &mut postgres::Client,
+    dest: &mut postgres::Client,
+    plan: &WindowPlan<'_>,
+    at: &WindowAt<'_>,
+    append: bool,
+    hook: &mut Option<F>,
+) -> Result<WindowOutcome, Error> {
     let kind = &at.slice.kind;
     let copy_sql = source::window_copy_sql(plan.shape, plan.ks, at.from, kind, plan.window_rows);
     let mut txn = dest
         .transaction()
         .on(Side::Destination, "starting a window transaction")?;
-    let rows_read = staging::stage(source, &mut txn, &copy_sql, plan.shape)?;
+    let watched = if append {
+        position_types(plan.shape, plan.ks)
+    } else {
+        None
+    };
+    let mut tail = watched
+        .as_ref()
+        .map(|w| TailTracker::new(w.iter().map(|(i, _)| *i).collect()));
+    let rows_read = match tail.as_mut() {
+        Some(t) => {
+            let copy_in = format!(
+                "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                plan.shape.table.sql(),
+                plan.shape.column_list(None)
+            );
+            staging::pipe(source, &mut txn, &copy_sql, &copy_in, Some(t))?
+        }
+        None => staging::stage(source, &mut txn, &copy_sql, plan.shape)?,
+    };
     let slice_done = rows_read < plan.window_rows;
     let end = match (slice_done, kind) {
-        (false, _) => staging::last_position(&mut txn, plan.ks, kind)?,
         (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
-        (true, SliceKind::NullCursor) if rows_read > 0 => {
-            staging::last_position(&mut txn, plan.ks, kind)?
-        }
-        (true, SliceKind::NullCursor) => at.from.clone(),
+        (true, SliceKind::NullCursor) if rows_read == 0 => at.from.clone(),
+        _ => match (&tail, &watched) {
+            (Some(t), Some(w)) => tail_position(&mut txn, plan.ks, kind, t, w)?,
+            _ => staging::last_position(&mut txn, plan.ks, kind)?,
+        },
     };
-    let rows_written = txn
-        .execute(plan.upsert_sql, &[])
-        .on(Side::Destination, "upserting a window")?;
+    let rows_written = match tail {
+        Some(_) => rows_read,
+        None => txn
+            .execute(plan.upsert_sql, &[])
+            .on(Side::Destination, "upserting a window")?,
+    };
     let outcome = WindowOutcome {
         rows_read,
         rows_written,
@@ -107,10 +174,48 @@ pub fn apply_window(
         rows_written,
     };
     plan.receipts.insert(&mut txn, plan.job_id, &receipt)?;
-    before_commit(&outcome)?;
+    if let Some(hook) = hook.take() {
+        hook(&outcome)?;
+    }
     failpoint::hit(failpoint::BEFORE_DEST_COMMIT);
     // checkpoint-protocol.md step 1: rows and receipt commit together.
     txn.commit().on(Side::Destination, "committing a window")?;
     failpoint::hit(failpoint::AFTER_DEST_COMMIT);
     Ok(outcome)
+}
+
+/// The position after the last row appended, from its raw cursor and key bytes: the
+/// destination prints them as text through parameters of their own types.
+fn tail_position(
+    txn: &mut postgres::Transaction<'_>,
+    ks: &KeySpace,
+    kind: &SliceKind,
+    tail: &TailTracker,
+    watched: &[(usize, Type)],
+) -> Result<Position, Error> {
+    let doing = "reading the window's end";
+    let raw = tail.last().ok_or_else(|| {
+        DbError::other(
+            Side::Source,
+            DbErrorKind::Other,
+            doing,
+            "no row in a full window",
+        )
+    })?;
+    let select = (1..=watched.len())
+        .map(|i| format!("${i}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let types: Vec<Type> = watched.iter().map(|(_, t)| t.clone()).collect();
+    let stmt = txn
+        .prepare_typed(&format!("SELECT {select}"), &types)
+        .on(Side::Destination, doing)?;
+    let values: Vec<RawValue<'_>> = raw.iter().map(|f| RawValue(f.as_deref())).collect();
+    let params: Vec<&(dyn ToSql + Sync)> =
+        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+    let row = txn.query_one(&stmt, &params).on(Side::Destination, doing)?;
+    let texts = (0..row.len())
+        .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+        .collect();
+    Ok(ks.position_after(kind, texts))
 }

@@ -3,6 +3,7 @@
 //! commit. The source's COPY stream is piped into `COPY … FROM STDIN (FORMAT binary)`
 //! with `std::io::copy`: memory stays flat whatever the window size.
 
+use super::tail::TailTracker;
 use crate::catalog::TableShape;
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::plan::{KeySpace, Position, SliceKind};
@@ -45,29 +46,43 @@ pub fn stage(
     copy_out_sql: &str,
     shape: &TableShape,
 ) -> Result<u64, StageError> {
+    let copy_in = format!(
+        "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
+        shape.column_list(None)
+    );
+    pipe(source, txn, copy_out_sql, &copy_in, None)
+}
+
+/// Pipes a source `COPY … TO STDOUT` into a destination `COPY … FROM STDIN` with
+/// `std::io::copy` (bounded buffers, no row parsing), optionally showing the bytes to a
+/// tail tracker; returns the rows the destination took.
+pub fn pipe(
+    source: &mut postgres::Client,
+    txn: &mut postgres::Transaction<'_>,
+    copy_out_sql: &str,
+    copy_in_sql: &str,
+    tail: Option<&mut TailTracker>,
+) -> Result<u64, StageError> {
     let reader = source
         .copy_out(copy_out_sql)
         .on(Side::Source, "reading a window")?;
     let mut reader = WatchedReader {
         inner: reader,
         failed: None,
+        tail,
     };
-    let copy_in = format!(
-        "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
-        shape.column_list(None)
-    );
     let mut writer = txn
-        .copy_in(&copy_in)
-        .on(Side::Destination, "staging a window")?;
+        .copy_in(copy_in_sql)
+        .on(Side::Destination, "writing a window")?;
     if let Err(write_err) = io::copy(&mut reader, &mut writer) {
         // Dropping the writer aborts the COPY; the caller's transaction then rolls back.
         return Err(match reader.failed.take() {
             Some(ReadFailure::Interrupted) => StageError::Interrupted,
             Some(ReadFailure::Io(e)) => classify_io(Side::Source, "reading a window", e).into(),
-            None => classify_io(Side::Destination, "staging a window", write_err).into(),
+            None => classify_io(Side::Destination, "writing a window", write_err).into(),
         });
     }
-    Ok(writer.finish().on(Side::Destination, "staging a window")?)
+    Ok(writer.finish().on(Side::Destination, "writing a window")?)
 }
 
 /// The COPY adapters wrap the driver's error in an io::Error: unwrap it so the SQLSTATE
@@ -115,23 +130,32 @@ enum ReadFailure {
     Io(io::Error),
 }
 
-/// Remembers whether a copy failed on the read (source) side, and stops on shutdown.
-struct WatchedReader<R> {
+/// Remembers whether a copy failed on the read (source) side, stops on shutdown, and
+/// shows the bytes to the tail tracker.
+struct WatchedReader<'t, R> {
     inner: R,
     failed: Option<ReadFailure>,
+    tail: Option<&'t mut TailTracker>,
 }
 
-impl<R: Read> Read for WatchedReader<R> {
+impl<R: Read> Read for WatchedReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if shutdown::requested() {
             self.failed = Some(ReadFailure::Interrupted);
             return Err(io::Error::other("interrupted"));
         }
-        self.inner.read(buf).map_err(|e| {
+        let n = self.inner.read(buf).map_err(|e| {
             // Keep the driver's error (and its SQLSTATE); io::copy gets its text.
             let text = e.to_string();
             self.failed = Some(ReadFailure::Io(e));
             io::Error::other(text)
-        })
+        })?;
+        if let Some(tail) = self.tail.as_deref_mut() {
+            if let Err(e) = tail.feed(&buf[..n]) {
+                self.failed = Some(ReadFailure::Io(io::Error::other(e.to_string())));
+                return Err(io::Error::other(e.to_string()));
+            }
+        }
+        Ok(n)
     }
 }

@@ -88,6 +88,7 @@ mod tests {
                     sql_type: "text".into(),
                     not_null: false,
                     generated: false,
+                    type_oid: 0,
                 })
                 .collect(),
             primary_key: vec!["id".into()],

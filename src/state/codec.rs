@@ -2,13 +2,17 @@
 //! bincode 2 body with a pinned configuration and a size limit. `decode` returns
 //! `StateError::Corrupt` for anything it cannot read — never a panic, never a huge
 //! allocation (fuzzed by `fuzz/fuzz_targets/state_decode.rs`).
+//!
+//! Versions: 1 (0.1.0), 2 (adds `PassRecord::apply`). Records whose layout did not change
+//! decode from either; `decode_pass` converts a version-1 pass record.
 
+use super::records::{PassRecord, PassRecordV1};
 use super::StateError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Version of the records written by this release.
-pub const RECORD_VERSION: u8 = 1;
+pub const RECORD_VERSION: u8 = 2;
 const MAGIC: [u8; 2] = *b"PS";
 /// Largest record body accepted (a plan with 10,000 slices fits comfortably).
 const LIMIT: usize = 16 << 20;
@@ -29,26 +33,33 @@ pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     out
 }
 
-/// Decodes a record stored under `key`.
-pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StateError> {
+/// The version of a stored record, checked against what this build reads.
+fn version(key: &str, bytes: &[u8]) -> Result<u8, StateError> {
+    if bytes.len() < 3 || bytes[..2] != MAGIC {
+        return Err(StateError::Corrupt {
+            key: key.to_string(),
+            reason: "missing record tag".into(),
+        });
+    }
+    match bytes[2] {
+        v @ 1..=RECORD_VERSION => Ok(v),
+        v if v > RECORD_VERSION => Err(StateError::TooNew {
+            key: key.to_string(),
+            version: v,
+            supported: RECORD_VERSION,
+        }),
+        v => Err(StateError::Corrupt {
+            key: key.to_string(),
+            reason: format!("unknown record version {v}"),
+        }),
+    }
+}
+
+fn body<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StateError> {
     let corrupt = |reason: String| StateError::Corrupt {
         key: key.to_string(),
         reason,
     };
-    if bytes.len() < 3 || bytes[..2] != MAGIC {
-        return Err(corrupt("missing record tag".into()));
-    }
-    match bytes[2] {
-        RECORD_VERSION => {}
-        v if v > RECORD_VERSION => {
-            return Err(StateError::TooNew {
-                key: key.to_string(),
-                version: v,
-                supported: RECORD_VERSION,
-            })
-        }
-        v => return Err(corrupt(format!("unknown record version {v}"))),
-    }
     let (value, used) = bincode::serde::decode_from_slice::<T, _>(&bytes[3..], config())
         .map_err(|e| corrupt(e.to_string()))?;
     if used != bytes.len() - 3 {
@@ -60,11 +71,24 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StateEr
     Ok(value)
 }
 
+/// Decodes a record stored under `key` (any version whose layout is today's).
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StateError> {
+    version(key, bytes)?;
+    body(key, bytes)
+}
+
+/// Decodes a pass record of any supported version.
+pub fn decode_pass(key: &str, bytes: &[u8]) -> Result<PassRecord, StateError> {
+    match version(key, bytes)? {
+        1 => body::<PassRecordV1>(key, bytes).map(PassRecord::from),
+        _ => body(key, bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::{Position, Slice, SliceKind};
-    use crate::state::records::PassRecord;
 
     fn sample() -> PassRecord {
         PassRecord {
@@ -88,13 +112,14 @@ mod tests {
             windows_reconciled: 0,
             started_unix: 5,
             seconds_before: 0.5,
+            apply: crate::state::records::ApplyMode::Append,
         }
     }
 
     #[test]
     fn records_round_trip() {
         let rec = sample();
-        assert_eq!(decode::<PassRecord>("pass", &encode(&rec)).unwrap(), rec);
+        assert_eq!(decode_pass("pass", &encode(&rec)).unwrap(), rec);
     }
 
     #[test]

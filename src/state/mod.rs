@@ -189,9 +189,12 @@ impl JobState {
         self.put(keys::META, meta)
     }
 
-    /// The current (or last) pass.
+    /// The current (or last) pass, whatever record version wrote it.
     pub fn pass(&self) -> Result<Option<PassRecord>, StateError> {
-        self.get(keys::PASS)
+        match self.tree.get(keys::PASS).map_err(|e| self.io(e))? {
+            Some(bytes) => codec::decode_pass(keys::PASS, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Where the next pass starts.

@@ -44,6 +44,70 @@ pub struct PassRecord {
     pub started_unix: u64,
     /// Seconds spent copying in earlier runs of this pass (before a crash or interrupt).
     pub seconds_before: f64,
+    /// How windows are applied (record version 2; version-1 passes were all `Upsert`).
+    pub apply: ApplyMode,
+}
+
+/// How the windows of a pass reach the target table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyMode {
+    /// Staging table + upsert that skips equal rows: any pass.
+    Upsert,
+    /// COPY straight into the target: a pass from the start into an empty destination.
+    /// A window that meets a row already there (unique violation) is redone with `Upsert`.
+    Append,
+}
+
+/// A pass record as release 0.1.0 wrote it (record version 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassRecordV1 {
+    /// See `PassRecord`.
+    pub pass: u64,
+    /// See `PassRecord`.
+    pub lower: Position,
+    /// See `PassRecord`.
+    pub upper: Option<String>,
+    /// See `PassRecord`.
+    pub slices: Vec<Slice>,
+    /// See `PassRecord`.
+    pub current_slice: usize,
+    /// See `PassRecord`.
+    pub position: Position,
+    /// See `PassRecord`.
+    pub next_window: u64,
+    /// See `PassRecord`.
+    pub rows_read: u64,
+    /// See `PassRecord`.
+    pub rows_written: u64,
+    /// See `PassRecord`.
+    pub windows_committed: u64,
+    /// See `PassRecord`.
+    pub windows_reconciled: u64,
+    /// See `PassRecord`.
+    pub started_unix: u64,
+    /// See `PassRecord`.
+    pub seconds_before: f64,
+}
+
+impl From<PassRecordV1> for PassRecord {
+    fn from(v1: PassRecordV1) -> Self {
+        PassRecord {
+            pass: v1.pass,
+            lower: v1.lower,
+            upper: v1.upper,
+            slices: v1.slices,
+            current_slice: v1.current_slice,
+            position: v1.position,
+            next_window: v1.next_window,
+            rows_read: v1.rows_read,
+            rows_written: v1.rows_written,
+            windows_committed: v1.windows_committed,
+            windows_reconciled: v1.windows_reconciled,
+            started_unix: v1.started_unix,
+            seconds_before: v1.seconds_before,
+            apply: ApplyMode::Upsert,
+        }
+    }
 }
 
 impl PassRecord {

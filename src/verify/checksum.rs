@@ -218,6 +218,7 @@ mod tests {
             sql_type: t.into(),
             not_null: true,
             generated: false,
+            type_oid: 0,
         };
         let shape = TableShape {
             table: QualifiedName::parse("t").unwrap(),

@@ -87,7 +87,7 @@ fn a_permanent_error_fails_at_once_without_retrying() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("destination: upserting a window failed") && err.contains("check constraint"),
+        err.contains("destination: writing a window failed") && err.contains("check constraint"),
         "{err}"
     );
     assert!(!err.contains("retrying"), "{err}");

@@ -34,3 +34,8 @@ fn ident_parse_seeds_hold_the_property() {
         pgsync::fuzzing::ident_parse(&String::from_utf8_lossy(b))
     });
 }
+
+#[test]
+fn copy_tail_seeds_hold_the_property() {
+    replay("copy_tail", pgsync::fuzzing::copy_tail);
+}

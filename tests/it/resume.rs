@@ -105,16 +105,20 @@ fn state_written_by_a_newer_pgsync_is_refused_with_a_clear_error() {
 }
 
 #[test]
-fn the_state_format_of_release_1_still_reads() {
+fn a_pass_record_written_by_release_0_1_0_reads_as_an_upsert_pass() {
     // Bytes of a version-1 pass record as written by pgsync 0.1.0 (see tests/it/fixtures).
     let bytes = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/it/fixtures/state-v1/pass.bin"
     ))
     .unwrap();
-    let pass: pgsync::state::records::PassRecord =
-        pgsync::state::codec::decode("pass", &bytes).unwrap();
+    let pass = pgsync::state::codec::decode_pass("pass", &bytes).unwrap();
     assert_eq!(pass.pass, 7);
+    assert_eq!(pass.apply, pgsync::state::records::ApplyMode::Upsert);
+    // Read as today's layout, the old bytes are refused, not misread.
+    assert!(
+        pgsync::state::codec::decode::<pgsync::state::records::PassRecord>("pass", &bytes).is_err()
+    );
     assert_eq!(pass.upper.as_deref(), Some("1500000123000"));
     assert_eq!(pass.slices.len(), 2);
 }

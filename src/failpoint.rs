@@ -9,6 +9,8 @@ pub const BEFORE_DEST_COMMIT: &str = "before_dest_commit";
 pub const AFTER_DEST_COMMIT: &str = "after_dest_commit";
 /// Window checkpointed in the state store and flushed.
 pub const AFTER_CHECKPOINT: &str = "after_checkpoint";
+/// Primary key of a load without key built, before its COMMIT.
+pub const BEFORE_KEY_COMMIT: &str = "before_key_commit";
 /// Plan recorded in the state store, before the first window.
 pub const AFTER_PLAN: &str = "after_plan";
 

@@ -106,6 +106,21 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         }
         StartPoint::New { pass, lower } => {
             if mode == Mode::Resume {
+                if catalog::load(&mut dst, Side::Destination, &session.spec.table, None)?
+                    .is_some_and(|d| d.key_deferred)
+                {
+                    // The load finished but its key was not built (killed during the build).
+                    build_deferred_key(session, &mut dst)?;
+                    return Ok(PassSummary {
+                        pass: pass.saturating_sub(1),
+                        rows_read: 0,
+                        rows_written: 0,
+                        windows: 0,
+                        seconds: 0.0,
+                        finished: true,
+                        continued: true,
+                    });
+                }
                 return Err(StateError::NothingToResume {
                     identity: session.spec.identity.clone(),
                     why: format!(
@@ -122,7 +137,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     };
     if pass.slices.is_empty() {
         // Nothing to copy (no new rows): make sure the destination exists, keep the state.
-        prepare_destination(session, &mut dst)?;
+        prepare_destination(session, &mut dst, ApplyMode::Upsert)?;
         return Ok(PassSummary {
             pass: pass.pass,
             rows_read: 0,
@@ -139,7 +154,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         None => session.state.record_pass(&pass)?,
     }
     failpoint::hit(failpoint::AFTER_PLAN);
-    let upsert_sql = prepare_destination(session, &mut dst)?;
+    let upsert_sql = prepare_destination(session, &mut dst, pass.apply)?;
     let plan = WindowPlan {
         shape: &session.shape,
         ks: &session.ks,
@@ -209,6 +224,9 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     pass.seconds_before += seconds;
+    if finished && pass.apply == ApplyMode::AppendKeyLater {
+        build_deferred_key(session, &mut dst)?;
+    }
     if finished {
         let stats = PassStats {
             pass: pass.pass,
@@ -285,13 +303,15 @@ fn plan_new_pass(
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
     // A pass from the very start into an empty destination can append: every row it meets
     // is new there, and the receipts apply each window once (docs/performance.md).
-    let apply = if lower == Position::Start
-        && copy::append_supported(&session.shape, &session.ks)
-        && destination_is_empty(dst, &spec.table)?
+    let apply = if lower != Position::Start || !copy::append_supported(&session.shape, &session.ks)
     {
-        ApplyMode::Append
-    } else {
         ApplyMode::Upsert
+    } else {
+        match destination_rows(dst, &spec.table)? {
+            None => ApplyMode::AppendKeyLater,
+            Some(false) => ApplyMode::Append,
+            Some(true) => ApplyMode::Upsert,
+        }
     };
     let record = plan_pass(session, src, pass, lower, upper, apply)?;
     Ok((
@@ -370,37 +390,72 @@ fn plan_pass(
     })
 }
 
-/// True when the destination table is missing or has no row.
-fn destination_is_empty(
+/// Builds the primary key of a destination loaded without it, in one transaction that also
+/// removes the marker. Rows appended twice (moved forward during the load) make the first
+/// attempt fail with a unique violation; their older copies are removed and it runs again.
+fn build_deferred_key(session: &Session, dst: &mut postgres::Client) -> Result<(), Error> {
+    let doing = "building the destination's primary key";
+    let shape = &session.shape;
+    let mut txn = dst.transaction().on(Side::Destination, doing)?;
+    match txn.batch_execute(&ddl::add_key_sql(shape)) {
+        Ok(()) => {}
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            drop(txn);
+            txn = dst.transaction().on(Side::Destination, doing)?;
+            let removed = txn
+                .execute(&ddl::dedupe_sql(shape, &session.spec.cursor), &[])
+                .on(Side::Destination, doing)?;
+            txn.batch_execute(&ddl::add_key_sql(shape))
+                .on(Side::Destination, doing)?;
+            warn(
+                session,
+                &format!("removed {removed} older copies of rows that moved during the load"),
+            );
+        }
+        Err(e) => return Err(crate::db::DbError::from_pg(Side::Destination, doing, e).into()),
+    }
+    failpoint::hit(failpoint::BEFORE_KEY_COMMIT);
+    txn.commit().on(Side::Destination, doing)?;
+    Ok(())
+}
+
+/// Whether the destination table has rows; `None` when it does not exist yet.
+fn destination_rows(
     dst: &mut postgres::Client,
     table: &crate::db::ident::QualifiedName,
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     let doing = "looking at the destination table";
     let exists: bool = dst
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.sql()])
         .on(Side::Destination, doing)?
         .get(0);
     if !exists {
-        return Ok(true);
+        return Ok(None);
     }
-    let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {})", table.sql());
-    Ok(dst
-        .query_one(&sql, &[])
-        .on(Side::Destination, doing)?
-        .get(0))
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", table.sql());
+    Ok(Some(
+        dst.query_one(&sql, &[])
+            .on(Side::Destination, doing)?
+            .get(0),
+    ))
 }
 
 /// Creates the destination table when missing (one transaction), the receipts table, and
 /// the session's staging table; returns the upsert statement.
-fn prepare_destination(session: &mut Session, dst: &mut postgres::Client) -> Result<String, Error> {
+fn prepare_destination(
+    session: &mut Session,
+    dst: &mut postgres::Client,
+    apply: ApplyMode,
+) -> Result<String, Error> {
     let table = &session.spec.table;
-    match catalog::load(dst, Side::Destination, table, None)? {
+    let key_deferred = match catalog::load(dst, Side::Destination, table, None)? {
         Some(mut existing) => {
             if let Some(key) = session.spec.key.as_deref() {
                 catalog::use_key(dst, Side::Destination, &mut existing, key)?;
             }
             compare::same_shape(&session.shape, &existing)?;
             session.shape.has_user_triggers = existing.has_user_triggers;
+            existing.key_deferred
         }
         None => {
             let schema_exists: bool = dst
@@ -413,12 +468,23 @@ fn prepare_destination(session: &mut Session, dst: &mut postgres::Client) -> Res
             let mut txn = dst
                 .transaction()
                 .on(Side::Destination, "creating the destination table")?;
-            txn.batch_execute(&ddl::create_table_sql(&session.shape, !schema_exists))
-                .on(Side::Destination, "creating the destination table")?;
+            let with_key = apply != ApplyMode::AppendKeyLater;
+            txn.batch_execute(&ddl::create_table_sql(
+                &session.shape,
+                !schema_exists,
+                with_key,
+            ))
+            .on(Side::Destination, "creating the destination table")?;
             txn.commit()
                 .on(Side::Destination, "creating the destination table")?;
             session.shape.has_user_triggers = false;
+            !with_key
         }
+    };
+    // A key left unbuilt by an earlier run (crash during the load's end) is built before any
+    // upsert needs it; only a load without key that is still running goes on without it.
+    if key_deferred && apply != ApplyMode::AppendKeyLater {
+        build_deferred_key(session, dst)?;
     }
     session.receipts.ensure(dst)?;
     let text_compared = catalog::columns_without_equality(dst, &session.shape);

@@ -3,11 +3,16 @@
 //! failure leaves nothing behind.
 
 use super::TableShape;
-use crate::db::ident::quote;
+use crate::db::ident::{literal, quote};
+
+/// The comment that marks a destination created without its primary key, to be built when
+/// the first load completes. Any run that finds it (after a crash) builds the key.
+pub const KEY_LATER: &str = "pgsync: primary key deferred until the first load completes";
 
 /// The statements that create the destination table (and its schema when `create_schema`;
 /// only asked when the schema is missing, since CREATE SCHEMA needs a database privilege).
-pub fn create_table_sql(shape: &TableShape, create_schema: bool) -> String {
+/// Without `with_key` the table gets the `KEY_LATER` comment instead of its primary key.
+pub fn create_table_sql(shape: &TableShape, create_schema: bool, with_key: bool) -> String {
     let cols: Vec<String> = shape
         .columns
         .iter()
@@ -25,10 +30,45 @@ pub fn create_table_sql(shape: &TableShape, create_schema: bool) -> String {
     } else {
         String::new()
     };
+    if with_key {
+        format!(
+            "{schema}CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            shape.table.sql(),
+            cols.join(", "),
+            shape.key_list(None)
+        )
+    } else {
+        format!(
+            "{schema}CREATE TABLE {t} ({}); COMMENT ON TABLE {t} IS {}",
+            cols.join(", "),
+            literal(KEY_LATER),
+            t = shape.table.sql()
+        )
+    }
+}
+
+/// Builds the deferred primary key and removes the marker (one transaction, the caller's).
+pub fn add_key_sql(shape: &TableShape) -> String {
     format!(
-        "{schema}CREATE TABLE {} ({}, PRIMARY KEY ({}))",
-        shape.table.sql(),
-        cols.join(", "),
-        shape.key_list(None)
+        "ALTER TABLE {t} ADD PRIMARY KEY ({}); COMMENT ON TABLE {t} IS NULL",
+        shape.key_list(None),
+        t = shape.table.sql()
+    )
+}
+
+/// Removes the older copies of rows appended twice during a load without key (a row whose
+/// cursor moved forward mid-load is read again at its new position): the copy with the
+/// larger cursor — or the NULL one, read last — is the newer and stays.
+pub fn dedupe_sql(shape: &TableShape, cursor: &str) -> String {
+    let on = shape
+        .primary_key
+        .iter()
+        .map(|k| format!("a.{q} = b.{q}", q = quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let c = quote(cursor);
+    format!(
+        "DELETE FROM {t} a USING {t} b WHERE {on} AND (a.{c} < b.{c} OR (a.{c} IS NOT NULL AND b.{c} IS NULL))",
+        t = shape.table.sql()
     )
 }

@@ -108,6 +108,8 @@ pub struct TableShape {
     pub estimated_rows: f64,
     /// Some index starts with the given cursor column (only filled for the source).
     pub cursor_indexed: bool,
+    /// pgsync created it without its primary key, to be built after the first load.
+    pub key_deferred: bool,
 }
 
 impl TableShape {
@@ -156,7 +158,7 @@ pub fn load(
     let doing = format!("reading the catalog for {table}");
     let rel = client
         .query_opt(
-            "SELECT c.oid, c.reltuples::float8, c.relkind::text FROM pg_class c \
+            "SELECT c.oid, c.reltuples::float8, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
             &[&table.schema, &table.name],
         )
@@ -218,6 +220,7 @@ pub fn load(
         has_user_triggers,
         estimated_rows: rel.get(1),
         cursor_indexed,
+        key_deferred: rel.get::<_, String>(3) == ddl::KEY_LATER,
     }))
 }
 

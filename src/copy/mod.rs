@@ -100,7 +100,7 @@ pub fn apply_window(
     before_commit: impl FnOnce(&WindowOutcome) -> Result<(), Error>,
 ) -> Result<WindowOutcome, Error> {
     let mut hook = Some(before_commit);
-    if plan.apply == ApplyMode::Append {
+    if plan.apply != ApplyMode::Upsert {
         match one_window(source, dest, plan, at, true, &mut hook) {
             Err(Error::Db(e)) if e.code.as_deref() == Some(UNIQUE_VIOLATION) && hook.is_some() => {}
             other => return other,

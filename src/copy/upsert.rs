@@ -95,6 +95,7 @@ mod tests {
             has_user_triggers: triggers,
             estimated_rows: 0.0,
             cursor_indexed: true,
+            key_deferred: false,
         }
     }
 

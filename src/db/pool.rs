@@ -66,7 +66,7 @@ impl SidePool {
                 limits.statement_timeout.as_millis(),
                 limits.lock_timeout.as_millis()
             ),
-            Side::Destination => format!("-c statement_timeout=0 {PINNED_TEXT_SETTINGS}"),
+            Side::Destination => format!("-c statement_timeout=0 -c synchronous_commit=off {PINNED_TEXT_SETTINGS}"),
         };
         config.options(&options);
         let doing = format!("connecting to {}", info.redacted);

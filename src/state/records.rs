@@ -56,6 +56,9 @@ pub enum ApplyMode {
     /// COPY straight into the target: a pass from the start into an empty destination.
     /// A window that meets a row already there (unique violation) is redone with `Upsert`.
     Append,
+    /// Like `Append`, into a destination pgsync created without its primary key; the key
+    /// is built once when the pass ends (rows moved during the load are deduplicated then).
+    AppendKeyLater,
 }
 
 /// A pass record as release 0.1.0 wrote it (record version 1).

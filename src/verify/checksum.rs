@@ -231,6 +231,7 @@ mod tests {
             has_user_triggers: false,
             estimated_rows: 0.0,
             cursor_indexed: true,
+            key_deferred: false,
         };
         let ks = KeySpace {
             cursor: ("updated".into(), "bigint".into()),

@@ -272,3 +272,61 @@ fn destination_triggers_fire_once_per_row_across_kills_and_resumes() {
         .collect();
     assert_eq!(src_bal, dst_bal);
 }
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_during_the_deferred_key_build_then_resume_builds_it_without_recopying() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 12_000, 250);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
+    // The destination is created without its key, loaded, and killed inside the key build.
+    kill_at(&job, "before_key_commit");
+    let has_key = |dst: &TestDb| {
+        dst.scalar_i64("SELECT count(*) FROM pg_constraint WHERE conrelid = 'transactions'::regclass AND contype = 'p'")
+    };
+    assert_eq!(has_key(&dst), 0, "the killed build left a key");
+    job.run_ok("resume", &[]);
+    assert_eq!(has_key(&dst), 1);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    assert_eq!(inserted(&dst), 12_000, "rows were copied again");
+    // An incremental pass works on the keyed table.
+    fixtures::churn(&src, 100, 7);
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[test]
+fn rows_moved_during_a_load_without_key_are_deduplicated_when_the_key_is_built() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text);
+         CREATE INDEX ON t (updated, id);
+         INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, 10000) g;",
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "1000", "--max-rate", "2000"]);
+    let child = job.spawn("single", &[], &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dst
+        .client()
+        .query_one("SELECT count(*) FROM t", &[])
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0)
+        < 1000
+    {
+        assert!(Instant::now() < deadline, "the load did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Rows 5 and 6 (already copied, no key yet) move to cursors the load has not reached.
+    src.exec("UPDATE t SET updated = 9000 + id, v = 'moved' WHERE id IN (5, 6)");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_tables_equal(&src, &dst, "t", "id");
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM t WHERE v = 'moved'"),
+        2
+    );
+}

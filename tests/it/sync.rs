@@ -209,6 +209,8 @@ fn a_row_that_moves_forward_during_a_fresh_load_is_applied_once_through_the_upse
          CREATE INDEX ON t (updated, id);
          INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, 10000) g;",
     );
+    // An existing, empty destination with its key: the load appends into it directly.
+    dst.exec("CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text)");
     // Paced windows (1,000 rows at 2,000 rows/s) so the update lands mid-load.
     let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "1000", "--max-rate", "2000"]);
     let child = job.spawn("single", &[], &[]);

@@ -15,6 +15,82 @@ pub struct Cli {
     /// Print help.
     #[arg(long, action = ArgAction::Help, global = true)]
     pub help: Option<bool>,
+    /// TOML file of options (long names as keys, e.g. `chunksize = 50000`, `state-dir = "/var/lib/pgsync"`).
+    /// Precedence: command line > PGSYNC_* environment > this file > defaults.
+    #[arg(long, global = true, env = "PGSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+/// Parses the command line, then fills the options it left at their defaults from the
+/// `--config` file: flag > environment > file > default.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
+}
+
+/// `parse` on given arguments (tests).
+pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches_from(&args)?;
+    let Some((sub, sub_matches)) = matches.subcommand() else {
+        return Cli::from_arg_matches(&matches);
+    };
+    let Some(path) = sub_matches
+        .get_one::<std::path::PathBuf>("config")
+        .or(matches.get_one("config"))
+    else {
+        return Cli::from_arg_matches(&matches);
+    };
+    let invalid = |msg: String| Cli::command().error(clap::error::ErrorKind::InvalidValue, msg);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("cannot read config file {}: {e}", path.display())))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
+    let mut extra: Vec<std::ffi::OsString> = Vec::new();
+    for (key, value) in &table {
+        let id = key.replace('-', "_");
+        if !sub_matches.ids().any(|i| i.as_str() == id)
+            || ["source", "dest", "table", "username_pos", "config"].contains(&id.as_str())
+        {
+            return Err(invalid(format!(
+                "config file {}: {key:?} is not an option of `pgsync {sub}`",
+                path.display()
+            )));
+        }
+        if matches!(
+            sub_matches.value_source(&id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        ) {
+            continue;
+        }
+        match value {
+            toml::Value::Boolean(true) => extra.push(format!("--{key}").into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(v) => extra.extend([format!("--{key}").into(), v.into()]),
+            toml::Value::Integer(v) => {
+                extra.extend([format!("--{key}").into(), v.to_string().into()])
+            }
+            other => {
+                return Err(invalid(format!(
+                    "config file {}: {key} has an unsupported value {other}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    let at = args
+        .iter()
+        .position(|a| a.to_str() == Some(sub))
+        .map_or(args.len(), |i| i + 1);
+    let mut merged = args[..at].to_vec();
+    merged.extend(extra);
+    merged.extend_from_slice(&args[at..]);
+    Cli::try_parse_from(merged)
 }
 
 const EXAMPLES: &str = "Examples:
@@ -43,6 +119,18 @@ pub enum Command {
     /// Show the recorded plan, windows committed/total, watermark and last pass (no database access).
     #[command(disable_help_flag = true)]
     Status(StatusArgs),
+    /// Show what the next pass would do (bounds, estimated rows, slices) without writing anything.
+    #[command(disable_help_flag = true)]
+    Plan(JobArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(disable_help_flag = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout.
+    #[command(disable_help_flag = true)]
+    Man,
 }
 
 /// `status` arguments.
@@ -98,58 +186,76 @@ pub struct JobArgs {
     #[arg(value_name = "USERNAME")]
     pub username_pos: Option<String>,
     /// Host of bare database names [default: PGHOST, then localhost].
-    #[arg(short = 'h', long)]
+    #[arg(env = "PGSYNC_HOSTNAME", short = 'h', long)]
     pub hostname: Option<String>,
     /// Port of bare database names [default: PGPORT, then 5432].
-    #[arg(short = 'p', long)]
+    #[arg(env = "PGSYNC_PORT", short = 'p', long)]
     pub port: Option<u16>,
     /// User name (same as the USERNAME positional).
-    #[arg(short = 'U', long)]
+    #[arg(env = "PGSYNC_USERNAME", short = 'U', long)]
     pub username: Option<String>,
     /// Password for both sides (prefer PGPASSWORD or a URL kept out of shell history).
-    #[arg(long)]
+    #[arg(env = "PGSYNC_PASSWORD", long)]
     pub password: Option<String>,
     /// Rows per destination transaction (= rows per window unless --window-size is given).
-    #[arg(short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(env = "PGSYNC_CHUNKSIZE", short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunksize: u64,
     /// Seconds between passes in `continuous`.
-    #[arg(short = 'd', long, default_value_t = 5)]
+    #[arg(env = "PGSYNC_DELAY", short = 'd', long, default_value_t = 5)]
     pub delay: u64,
     /// Where the state store lives.
     #[arg(long, env = "PGSYNC_STATE_DIR", default_value = ".pgsync")]
     pub state_dir: PathBuf,
     /// Column that grows when a row changes (orderable type).
-    #[arg(long, default_value = "updated")]
+    #[arg(env = "PGSYNC_CURSOR_COLUMN", long, default_value = "updated")]
     pub cursor_column: String,
     /// Columns of a unique, NOT NULL index to use as the key when the table has no primary key (comma-separated).
-    #[arg(long, value_name = "COLUMNS")]
+    #[arg(env = "PGSYNC_KEY", long, value_name = "COLUMNS")]
     pub key: Option<String>,
     /// Throttle: read at most this many rows per second from the source.
-    #[arg(long, value_name = "ROWS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(env = "PGSYNC_MAX_RATE", long, value_name = "ROWS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rate: Option<u64>,
     /// Rows per window [default: --chunksize].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(env = "PGSYNC_WINDOW_SIZE", long, value_parser = clap::value_parser!(u64).range(1..))]
     pub window_size: Option<u64>,
     /// Approximate rows per slice (planning unit, from planner statistics).
-    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(env = "PGSYNC_SLICE_ROWS", long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub slice_rows: u64,
     /// Destination table that holds the window receipts.
-    #[arg(long, default_value = "pgsync.receipts")]
+    #[arg(env = "PGSYNC_RECEIPTS_TABLE", long, default_value = "pgsync.receipts")]
     pub receipts_table: String,
     /// statement_timeout for source queries, in seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(env = "PGSYNC_STATEMENT_TIMEOUT", long, default_value_t = 300)]
     pub statement_timeout: u64,
     /// Overlap re-read below the watermark each pass, for transactions that commit late:
     /// an interval for date/time cursors, milliseconds for numeric (epoch-ms) cursors; 0 disables.
     /// Examples: 5min, 90s, 250ms, 1h.
-    #[arg(long, default_value = "5min", value_parser = parse_duration)]
+    #[arg(env = "PGSYNC_LOOKBACK", long, default_value = "5min", value_parser = parse_duration)]
     pub lookback: std::time::Duration,
     /// Keep retrying transient failures (lost connections, server restarts, conflicts) for this many seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(env = "PGSYNC_RETRY_FOR", long, default_value_t = 300)]
     pub retry_for: u64,
+    /// Progress and notes on stderr: `text`, or `json` (one object per line).
+    #[arg(long, env = "PGSYNC_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Seconds between progress lines when stderr is not a terminal.
+    #[arg(long, env = "PGSYNC_PROGRESS_INTERVAL", default_value_t = 5)]
+    pub progress_interval: u64,
+    /// Log every window (its rows and end key).
+    #[arg(short = 'v', long, env = "PGSYNC_VERBOSE")]
+    pub verbose: bool,
     /// No progress output.
-    #[arg(short = 'q', long)]
+    #[arg(env = "PGSYNC_QUIET", short = 'q', long)]
     pub quiet: bool,
+}
+
+/// Format of what pgsync writes on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Parses `250ms`, `90s`, `5min`, `1h` or a bare number of seconds.

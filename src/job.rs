@@ -37,8 +37,6 @@ pub struct JobSpec {
     pub identity: String,
     /// Stable id derived from the identity.
     pub job_id: String,
-    /// Suppress progress output.
-    pub quiet: bool,
     /// How long transient failures are retried before giving up.
     pub retry_for: Duration,
     /// Overlap re-read below each watermark (late commits).
@@ -47,6 +45,8 @@ pub struct JobSpec {
     pub key: Option<Vec<String>>,
     /// Source read throttle, rows per second.
     pub max_rate: Option<u64>,
+    /// How progress and notes are written.
+    pub output: crate::progress::Output,
 }
 
 impl JobSpec {
@@ -111,11 +111,16 @@ impl JobSpec {
                 statement_timeout: Duration::from_secs(args.statement_timeout.max(1)),
                 lock_timeout: Duration::from_secs(5),
             },
-            quiet: args.quiet,
             retry_for: Duration::from_secs(args.retry_for),
             lookback: args.lookback,
             key,
             max_rate: args.max_rate,
+            output: crate::progress::Output {
+                quiet: args.quiet,
+                json: args.log_format == crate::cli::LogFormat::Json,
+                interval: Duration::from_secs(args.progress_interval),
+                verbose: args.verbose,
+            },
         })
     }
 }

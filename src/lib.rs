@@ -25,4 +25,5 @@ pub mod reconcile;
 pub mod session;
 pub mod shutdown;
 pub mod state;
+pub mod status;
 pub mod verify;

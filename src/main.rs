@@ -1,13 +1,11 @@
 //! The `pgsync` binary: parse, install the signal handler, run, and turn the outcome into
 //! an exit code — 0 done, 1 differences found, 2 error (one line on stderr), 130 interrupted.
 
-use clap::Parser;
-use pgsync::cli::Cli;
 use pgsync::commands::{self, Outcome};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = pgsync::cli::parse();
     pgsync::shutdown::install();
     match commands::run(cli.command) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -49,6 +49,48 @@ pub struct PassSummary {
     pub continued: bool,
 }
 
+/// What the next run would do, computed like `run` but without writing anything.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The pass as it would be planned (or continued).
+    pub pass: PassRecord,
+    /// It continues an unfinished pass.
+    pub continued: bool,
+    /// What reconciliation corrected, if anything.
+    pub note: Option<String>,
+}
+
+/// Plans the next pass without recording it or touching the destination.
+pub fn preview(session: &Session) -> Result<Preview, Error> {
+    let mut src = session.source.get()?;
+    let mut dst = session.dest.get()?;
+    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let recorded = session.state.pass().unwrap_or(None);
+    let decided = reconcile(recorded, receipt);
+    let (pass, continued) = match decided.start {
+        StartPoint::Continue(p) => (p, true),
+        StartPoint::Rebuild {
+            pass,
+            from,
+            upper,
+            next_window,
+        } => {
+            let mut p = plan_pass(session, &mut src, pass, from, upper, ApplyMode::Upsert)?;
+            p.next_window = next_window;
+            (p, true)
+        }
+        StartPoint::New { pass, lower } => (
+            plan_new_pass(session, &mut src, &mut dst, pass, lower)?.0,
+            false,
+        ),
+    };
+    Ok(Preview {
+        pass,
+        continued,
+        note: decided.note,
+    })
+}
+
 /// Runs (or continues) one pass.
 pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     let mut src = session.source.get()?;
@@ -167,8 +209,10 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =
         (pass.rows_read, pass.rows_written, pass.windows_committed);
-    let mut progress = Progress::new(session.spec.quiet, pass.rows_read);
+    let mut progress = Progress::new(session.spec.output, pass.rows_read);
     let mut finished = true;
+    crate::status::write_live(&session.spec, &session.state);
+    let mut last_live = Instant::now();
     while !pass.is_finished() {
         if shutdown::requested() {
             finished = false;
@@ -212,6 +256,10 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         };
         checkpoint::commit(&session.state, &mut pass, &mut window, &outcome)?;
         progress.update(&pass);
+        if last_live.elapsed() >= Duration::from_secs(1) {
+            crate::status::write_live(&session.spec, &session.state);
+            last_live = Instant::now();
+        }
         if let Some(rate) = session.spec.max_rate {
             // --max-rate: stay at or under the rows/s asked for, measured over this run.
             let due = Duration::from_secs_f64((pass.rows_read - rows_before) as f64 / rate as f64);
@@ -493,7 +541,5 @@ fn prepare_destination(
 }
 
 fn warn(session: &Session, message: &str) {
-    if !session.spec.quiet {
-        eprintln!("pgsync: {message}");
-    }
+    crate::progress::note(&session.spec.output, "warn", message);
 }

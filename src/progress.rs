@@ -1,6 +1,8 @@
-//! Progress for people: rows read, estimate, rows/s and ETA on stderr, redrawn in place on a
-//! terminal, one line every few seconds when piped, nothing with `--quiet`. No business
-//! logic lives here.
+//! Output for people and log collectors, on stderr: progress of a pass (rows, estimate,
+//! rows/s, ETA) redrawn in place on a terminal, or one line every `--progress-interval`
+//! seconds when stderr is not a terminal — as text or, with `--log-format json`, one JSON
+//! object per line; notes and warnings in the same format; nothing with `--quiet`.
+//! No business logic lives here.
 
 use crate::state::records::PassRecord;
 use std::io::{IsTerminal, Write};
@@ -22,25 +24,64 @@ pub fn rate(rows: u64, seconds: f64) -> f64 {
     }
 }
 
+/// How output is written (from `-q`, `--log-format`, `--progress-interval`, `-v`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// Nothing but errors and results.
+    pub quiet: bool,
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// Between progress lines when stderr is not a terminal.
+    pub interval: Duration,
+    /// A line per window.
+    pub verbose: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            quiet: false,
+            json: false,
+            interval: Duration::from_secs(5),
+            verbose: false,
+        }
+    }
+}
+
+/// Writes a note or warning (`level`: "info" or "warn").
+pub fn note(out: &Output, level: &str, message: &str) {
+    if out.quiet {
+        return;
+    }
+    let line = if out.json {
+        serde_json::json!({ "ts": unix_now(), "level": level, "message": message }).to_string()
+    } else if level == "warn" {
+        format!("pgsync: warning: {message}")
+    } else {
+        format!("pgsync: {message}")
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Reports a pass's progress.
 pub struct Progress {
-    quiet: bool,
+    out: Output,
     tty: bool,
     started: Instant,
-    last: Instant,
+    last: Option<Instant>,
     rows_at_start: u64,
     drawn: bool,
 }
 
 impl Progress {
     /// A reporter for a pass that has already read `rows_at_start` rows in earlier runs.
-    pub fn new(quiet: bool, rows_at_start: u64) -> Self {
-        let now = Instant::now();
+    pub fn new(out: Output, rows_at_start: u64) -> Self {
+        let tty = std::io::stderr().is_terminal() && !out.json;
         Progress {
-            quiet,
-            tty: std::io::stderr().is_terminal(),
-            started: now,
-            last: now,
+            out,
+            tty,
+            started: Instant::now(),
+            last: None,
             rows_at_start,
             drawn: false,
         }
@@ -51,35 +92,45 @@ impl Progress {
         let every = if self.tty {
             Duration::from_millis(200)
         } else {
-            Duration::from_secs(5)
+            self.out.interval
         };
-        if self.quiet || self.last.elapsed() < every {
+        let due = self.last.is_none_or(|t| t.elapsed() >= every);
+        if self.out.quiet || !(due || self.out.verbose) {
             return;
         }
-        self.last = Instant::now();
+        self.last = Some(Instant::now());
         let secs = self.started.elapsed().as_secs_f64();
         let per_sec = rate(pass.rows_read.saturating_sub(self.rows_at_start), secs);
         let estimate = pass.estimated_rows().max(pass.rows_read);
-        let eta = if per_sec > 0.0 {
-            format!("{:.0}s", (estimate - pass.rows_read) as f64 / per_sec)
-        } else {
-            "?".into()
-        };
+        let eta = (per_sec > 0.0).then(|| (estimate - pass.rows_read) as f64 / per_sec);
+        let slice = (pass.current_slice + 1).min(pass.slices.len());
+        let mut err = std::io::stderr();
+        if self.out.json {
+            let v = serde_json::json!({
+                "ts": unix_now(), "level": "info", "event": "progress", "pass": pass.pass,
+                "slice": slice, "slices": pass.slices.len(), "windows": pass.windows_committed,
+                "rows_read": pass.rows_read, "rows_written": pass.rows_written, "rows_estimated": estimate,
+                "rows_per_second": per_sec.round(), "eta_seconds": eta.map(f64::round),
+                "position": pass.position.to_string(),
+            });
+            let _ = writeln!(err, "{v}");
+            return;
+        }
         let line = format!(
-            "pass {} slice {}/{}: {} rows of ~{} ({:.0}%), {} windows, {:.0} rows/s, eta {eta}",
+            "pass {} slice {slice}/{}: {} rows of ~{estimate} ({:.0}%), {} windows, {:.0} rows/s, eta {}",
             pass.pass,
-            (pass.current_slice + 1).min(pass.slices.len()),
             pass.slices.len(),
             pass.rows_read,
-            estimate,
             100.0 * pass.rows_read as f64 / estimate.max(1) as f64,
             pass.windows_committed,
-            per_sec
+            per_sec,
+            eta.map_or("?".to_string(), |e| format!("{e:.0}s")),
         );
-        let mut err = std::io::stderr();
-        if self.tty {
+        if self.tty && !self.out.verbose {
             let _ = write!(err, "\r\x1b[2K{line}");
             self.drawn = true;
+        } else if self.out.verbose {
+            let _ = writeln!(err, "pgsync: {line}; committed up to {}", pass.position);
         } else {
             let _ = writeln!(err, "pgsync: {line}");
         }

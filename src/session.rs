@@ -35,7 +35,15 @@ pub struct Session {
 
 /// Opens the job's state store (no database access), checking the job identity.
 pub fn open_state(spec: &JobSpec) -> Result<(StateStore, JobState), Error> {
-    let store = StateStore::open(&spec.state_dir)?;
+    open_state_waiting(spec, std::time::Duration::ZERO)
+}
+
+/// Opens the job's state store for a sync, waiting a little for a reader holding it.
+fn open_state_waiting(
+    spec: &JobSpec,
+    wait: std::time::Duration,
+) -> Result<(StateStore, JobState), Error> {
+    let store = StateStore::open_waiting(&spec.state_dir, wait)?;
     let state = store.job(&spec.job_id)?;
     match state.meta() {
         Ok(Some(meta)) if meta.identity != spec.identity => {
@@ -95,15 +103,15 @@ impl Databases {
             compare::same_shape(&shape, d)?;
         }
         drop(dst);
-        if !shape.cursor_indexed && !spec.quiet {
-            eprintln!(
-                "pgsync: warning: source: no index starts with column {:?}; every window will scan the table. \
-                 Create one: CREATE INDEX ON {} ({:?}, {})",
+        if !shape.cursor_indexed {
+            let message = format!(
+                "source: no index starts with column {:?}; every window will scan the table. Create one: CREATE INDEX ON {} ({:?}, {})",
                 spec.cursor,
                 spec.table,
                 spec.cursor,
                 shape.key_list(None)
             );
+            crate::progress::note(&spec.output, "warn", &message);
         }
         let column_type = |name: &str| {
             shape
@@ -153,7 +161,7 @@ pub fn open_state_if_exists(spec: &JobSpec) -> Option<JobState> {
 impl Session {
     /// Opens the state, then connects and validates both tables. Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Session, Error> {
-        let (store, state) = open_state(&spec)?;
+        let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
         let Databases {
             source,
             dest,

@@ -2,6 +2,7 @@
 //! code (0 done, 130 interrupted) or prints the error (exit 2).
 
 pub mod continuous;
+pub mod plan;
 pub mod resume;
 pub mod single;
 pub mod status;
@@ -35,6 +36,19 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
         Command::Continuous(args) => continuous::run(JobSpec::resolve(&args, &ProcessEnv)?),
         Command::Resume(args) => resume::run(JobSpec::resolve(&args, &ProcessEnv)?),
         Command::Status(args) => status::run(&JobSpec::resolve(&args.job, &ProcessEnv)?, args.json),
+        Command::Plan(args) => plan::run(JobSpec::resolve(&args, &ProcessEnv)?),
+        Command::Completions { shell } => {
+            let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "pgsync", &mut std::io::stdout());
+            Ok(Outcome::Done)
+        }
+        Command::Man => {
+            let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::Usage(format!("cannot write the man page: {e}")))?;
+            Ok(Outcome::Done)
+        }
         Command::Verify(args) => {
             let spec = JobSpec::resolve(&args.job, &ProcessEnv)?;
             let options = crate::verify::VerifyOptions {
@@ -69,12 +83,11 @@ pub fn run_pass_with_retries(session: &mut Session, mode: Mode) -> Result<PassSu
         continuous::remember_error(session, &result);
         match result {
             Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
-                if !session.spec.quiet {
-                    eprintln!(
-                        "pgsync: {e}; retrying in {:.1}s from the last checkpoint",
-                        backoff.as_secs_f64()
-                    );
-                }
+                let message = format!(
+                    "{e}; retrying in {:.1}s from the last checkpoint",
+                    backoff.as_secs_f64()
+                );
+                crate::progress::note(&session.spec.output, "warn", &message);
                 if !shutdown::sleep(backoff) {
                     return Err(Error::Interrupted);
                 }

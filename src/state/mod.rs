@@ -83,43 +83,65 @@ impl StateError {
     }
 }
 
-/// An open store.
+/// An open store. Holds an exclusive lock on `<dir>/lock` for its lifetime: sled itself
+/// does not stop a second process from opening (and corrupting) the same store.
 pub struct StateStore {
     db: sled::Db,
     dir: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl StateStore {
-    /// Opens (creating if needed) the store in `dir`. Fails fast when another process has it.
+    /// Opens (creating if needed) the store in `dir`. Fails at once when another process
+    /// has it (readers such as `status`).
     pub fn open(dir: &Path) -> Result<Self, StateError> {
-        std::fs::create_dir_all(dir).map_err(|e| StateError::Open {
+        Self::open_waiting(dir, std::time::Duration::ZERO)
+    }
+
+    /// Opens the store, waiting up to `wait` for a reader that holds it for a moment (a
+    /// `status` or `verify` reading the watermark); a running sync still fails it.
+    pub fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<Self, StateError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match Self::try_open(dir) {
+                Err(StateError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(dir: &Path) -> Result<Self, StateError> {
+        let open_err = |e: std::io::Error| StateError::Open {
             dir: dir.into(),
             reason: e.to_string(),
-        })?;
-        let probe = dir.join(".pgsync-write-test");
-        std::fs::write(&probe, b"ok").map_err(|e| StateError::Open {
-            dir: dir.into(),
-            reason: e.to_string(),
-        })?;
-        let _ = std::fs::remove_file(&probe);
+        };
+        std::fs::create_dir_all(dir).map_err(open_err)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(open_err)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked { dir: dir.into() })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
+        }
         let db = sled::Config::new()
             .path(dir.join("sled"))
             .open()
-            .map_err(|e| match &e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StateError::Locked { dir: dir.into() }
-                }
-                _ => StateError::Io {
-                    dir: dir.into(),
-                    source: e,
-                },
+            .map_err(|source| StateError::Io {
+                dir: dir.into(),
+                source,
             })?;
         Ok(StateStore {
             db,
             dir: dir.into(),
+            _lock: lock,
         })
     }
 

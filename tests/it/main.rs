@@ -28,3 +28,6 @@ mod faults;
 
 /// A live source: late commits (holdback and lookback) and a concurrent writer.
 mod consistency;
+
+/// Operator experience: live status, plan, configuration precedence, output modes.
+mod operator;

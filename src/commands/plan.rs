@@ -1,0 +1,67 @@
+//! `pgsync plan`: a dry run — the bounds, estimated rows, slices and windows of the next
+//! pass (or of the unfinished one), and how it would apply its windows. Reads the source,
+//! the destination and the state; writes nothing.
+
+use super::Outcome;
+use crate::error::Error;
+use crate::job::JobSpec;
+use crate::pass;
+use crate::plan::SliceKind;
+use crate::session::Session;
+use crate::state::records::ApplyMode;
+
+/// Prints the plan of the next pass.
+pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
+    let window_rows = spec.window_rows.max(1);
+    let session = Session::open(spec)?;
+    let preview = pass::preview(&session)?;
+    let p = &preview.pass;
+    if let Some(note) = &preview.note {
+        println!("note:       {note}");
+    }
+    println!(
+        "pass:       {} ({})",
+        p.pass,
+        if preview.continued {
+            "continues an unfinished pass"
+        } else {
+            "new"
+        }
+    );
+    println!("from:       {}", p.position);
+    println!(
+        "up to:      cursor <= {}",
+        p.upper.as_deref().unwrap_or("- (no rows with a cursor)")
+    );
+    println!(
+        "applies:    {}",
+        match p.apply {
+            ApplyMode::Upsert => "staging + upsert (equal rows skipped)",
+            ApplyMode::Append => "append into the empty destination (fresh load)",
+            ApplyMode::AppendKeyLater =>
+                "create the destination, append, build its primary key at the end (fresh load)",
+        }
+    );
+    let left = &p.slices[p.current_slice.min(p.slices.len())..];
+    let rows: u64 = left.iter().map(|s| s.estimated_rows).sum();
+    println!(
+        "estimate:   ~{rows} rows in {} slice(s), ~{} window(s) of {window_rows} rows",
+        left.len(),
+        rows.div_ceil(window_rows)
+    );
+    for (i, s) in left.iter().enumerate() {
+        let extent = match &s.kind {
+            SliceKind::Range { upper } => format!("{} .. cursor <= {upper}", s.lower),
+            SliceKind::NullCursor => "rows whose cursor IS NULL".to_string(),
+        };
+        println!(
+            "  slice {}: ~{} rows, {extent}",
+            p.current_slice + i,
+            s.estimated_rows
+        );
+    }
+    if p.slices.is_empty() {
+        println!("nothing to copy");
+    }
+    Ok(Outcome::Done)
+}

@@ -30,6 +30,21 @@ pub enum Mode {
     Resume,
 }
 
+impl PassSummary {
+    /// A run that copied nothing.
+    fn nothing(pass: u64, continued: bool) -> Self {
+        PassSummary {
+            pass,
+            rows_read: 0,
+            rows_written: 0,
+            windows: 0,
+            seconds: 0.0,
+            finished: true,
+            continued,
+        }
+    }
+}
+
 /// What a run of a pass did.
 #[derive(Debug, Clone)]
 pub struct PassSummary {
@@ -74,11 +89,10 @@ pub fn preview(session: &Session) -> Result<Preview, Error> {
             from,
             upper,
             next_window,
-        } => {
-            let mut p = plan_pass(session, &mut src, pass, from, upper, ApplyMode::Upsert)?;
-            p.next_window = next_window;
-            (p, true)
-        }
+        } => (
+            plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
+            true,
+        ),
         StartPoint::New { pass, lower } => (
             plan_new_pass(session, &mut src, &mut dst, pass, lower)?.0,
             false,
@@ -122,30 +136,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             from,
             upper,
             next_window,
-        } => {
-            let mut p = plan_pass(
-                session,
-                &mut src,
-                pass,
-                from.clone(),
-                upper,
-                ApplyMode::Upsert,
-            )?;
-            p.next_window = next_window;
-            if p.slices.is_empty() {
-                // The receipts' pass has nothing left: start the next one where it ended.
-                let lower = match from {
-                    Position::NullsAfter(_) => p
-                        .upper
-                        .clone()
-                        .map_or(Position::Start, Position::AfterCursor),
-                    other => other,
-                };
-                let upper = bounds::source_upper(&mut src, &session.spec.table, &session.ks)?;
-                p = plan_pass(session, &mut src, pass + 1, lower, upper, ApplyMode::Upsert)?;
-            }
-            p
-        }
+        } => plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
         StartPoint::New { pass, lower } => {
             if mode == Mode::Resume {
                 if catalog::load(&mut dst, Side::Destination, &session.spec.table, None)?
@@ -153,15 +144,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
                 {
                     // The load finished but its key was not built (killed during the build).
                     build_deferred_key(session, &mut dst)?;
-                    return Ok(PassSummary {
-                        pass: pass.saturating_sub(1),
-                        rows_read: 0,
-                        rows_written: 0,
-                        windows: 0,
-                        seconds: 0.0,
-                        finished: true,
-                        continued: true,
-                    });
+                    return Ok(PassSummary::nothing(pass.saturating_sub(1), true));
                 }
                 return Err(StateError::NothingToResume {
                     identity: session.spec.identity.clone(),
@@ -180,15 +163,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     if pass.slices.is_empty() {
         // Nothing to copy (no new rows): make sure the destination exists, keep the state.
         prepare_destination(session, &mut dst, ApplyMode::Upsert)?;
-        return Ok(PassSummary {
-            pass: pass.pass,
-            rows_read: 0,
-            rows_written: 0,
-            windows: 0,
-            seconds: 0.0,
-            finished: true,
-            continued,
-        });
+        return Ok(PassSummary::nothing(pass.pass, continued));
     }
     // checkpoint-protocol.md step 0: the plan is durable before any row moves.
     match &new_plan {
@@ -313,6 +288,32 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         finished,
         continued,
     })
+}
+
+/// Plans the rest of a pass known only from the receipts (state lost): slices again from
+/// the last committed end. When nothing of it is left, the next pass starts where it ended.
+fn plan_rebuild(
+    session: &Session,
+    src: &mut postgres::Client,
+    pass: u64,
+    from: Position,
+    upper: Option<String>,
+    next_window: u64,
+) -> Result<PassRecord, Error> {
+    let mut p = plan_pass(session, src, pass, from.clone(), upper, ApplyMode::Upsert)?;
+    p.next_window = next_window;
+    if p.slices.is_empty() {
+        let lower = match from {
+            Position::NullsAfter(_) => p
+                .upper
+                .clone()
+                .map_or(Position::Start, Position::AfterCursor),
+            other => other,
+        };
+        let upper = bounds::source_upper(src, &session.spec.table, &session.ks)?;
+        p = plan_pass(session, src, pass + 1, lower, upper, ApplyMode::Upsert)?;
+    }
+    Ok(p)
 }
 
 /// Plans a new pass: the lower bound is the watermark moved back by the lookback (or the

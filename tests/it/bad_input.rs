@@ -301,27 +301,9 @@ fn a_second_sync_on_the_same_state_directory_is_refused_while_the_first_runs() {
         "3000",
     ]);
     let mut first = job.spawn("single", &[], &[]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !crate::harness::server::admin()
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-            &[&dst.name],
-        )
-        .map(|r| r.get::<_, bool>(0))
-        .unwrap_or(false)
-        || dst
-            .client()
-            .query_one("SELECT count(*) FROM pgsync.receipts", &[])
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(0)
-            < 1
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first sync did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::harness::wait_until("the first sync to commit a window", || {
+        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM pgsync.receipts") >= 1
+    });
     let out = job.assert_exit("single", &[], 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is in use by another pgsync process"), "{err}");

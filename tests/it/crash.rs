@@ -298,24 +298,12 @@ fn sigkill_during_the_deferred_key_build_then_resume_builds_it_without_recopying
 #[test]
 fn rows_moved_during_a_load_without_key_are_deduplicated_when_the_key_is_built() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
-    src.exec(
-        "CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text);
-         CREATE INDEX ON t (updated, id);
-         INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, 10000) g;",
-    );
+    fixtures::ints(&src, 10_000);
     let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "1000", "--max-rate", "2000"]);
     let child = job.spawn("single", &[], &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while dst
-        .client()
-        .query_one("SELECT count(*) FROM t", &[])
-        .map(|r| r.get::<_, i64>(0))
-        .unwrap_or(0)
-        < 1000
-    {
-        assert!(Instant::now() < deadline, "the load did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::harness::wait_until("the load to start", || {
+        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM t") >= 1000
+    });
     // Rows 5 and 6 (already copied, no key yet) move to cursors the load has not reached.
     src.exec("UPDATE t SET updated = 9000 + id, v = 'moved' WHERE id IN (5, 6)");
     let out = child.wait_with_output().unwrap();

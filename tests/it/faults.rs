@@ -2,7 +2,7 @@
 //! from the last checkpoint; permanent errors fail at once; retries give up after
 //! --retry-for; `continuous` keeps a changing source in sync until SIGINT.
 
-use crate::harness::{assert_tables_equal, fixtures, server, Pgsync, TestDb};
+use crate::harness::{assert_tables_equal, fixtures, server, wait_until, Pgsync, TestDb};
 use std::time::{Duration, Instant};
 
 /// Terminates this test's pgsync sessions on one side (by database and application_name).
@@ -19,18 +19,7 @@ fn terminate(db: &TestDb, side: &str) -> i64 {
 }
 
 fn receipts(dst: &TestDb) -> i64 {
-    dst.client()
-        .query_one("SELECT count(*) FROM pgsync.receipts", &[])
-        .map(|r| r.get(0))
-        .unwrap_or(0)
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::harness::count_or_zero(dst, "SELECT count(*) FROM pgsync.receipts")
 }
 
 fn cut_mid_copy(side: &str) {

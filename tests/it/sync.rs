@@ -204,30 +204,15 @@ fn a_timestamp_cursor_and_an_existing_empty_destination_table_work() {
 #[test]
 fn a_row_that_moves_forward_during_a_fresh_load_is_applied_once_through_the_upsert_fallback() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
-    src.exec(
-        "CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text);
-         CREATE INDEX ON t (updated, id);
-         INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, 10000) g;",
-    );
+    fixtures::ints(&src, 10_000);
     // An existing, empty destination with its key: the load appends into it directly.
     dst.exec("CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text)");
     // Paced windows (1,000 rows at 2,000 rows/s) so the update lands mid-load.
     let job = Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "1000", "--max-rate", "2000"]);
     let child = job.spawn("single", &[], &[]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while dst
-        .client()
-        .query_one("SELECT count(*) FROM t", &[])
-        .map(|r| r.get::<_, i64>(0))
-        .unwrap_or(0)
-        < 1000
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the load did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    crate::harness::wait_until("the load to start", || {
+        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM t") >= 1000
+    });
     // Row 5 (already copied) moves to a cursor the load has not reached yet.
     src.exec("UPDATE t SET updated = 9000, v = 'moved' WHERE id = 5");
     let out = child.wait_with_output().unwrap();

@@ -58,3 +58,12 @@ pub fn balance_trigger(dest: &TestDb) {
          CREATE TRIGGER audit_before BEFORE INSERT ON transactions FOR EACH ROW EXECUTE FUNCTION audit_before();",
     );
 }
+
+/// `t (id int PRIMARY KEY, updated bigint, v text)` with `rows` rows, id = updated.
+pub fn ints(db: &TestDb, rows: u64) {
+    db.exec(&format!(
+        "CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text);
+         CREATE INDEX ON t (updated, id);
+         INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, {rows}) g;"
+    ));
+}

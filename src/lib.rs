@@ -27,3 +27,4 @@ pub mod shutdown;
 pub mod state;
 pub mod status;
 pub mod verify;
+pub mod window_loop;

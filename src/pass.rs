@@ -3,8 +3,7 @@
 //! destination (table, receipts, staging), then copy and checkpoint window after window.
 
 use crate::catalog::{self, compare, ddl};
-use crate::checkpoint;
-use crate::copy::{self, staging, upsert, WindowAt, WindowPlan};
+use crate::copy::{self, staging, upsert, WindowPlan};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::failpoint;
@@ -13,13 +12,12 @@ use crate::plan::{bounds, slices, Position};
 use crate::progress::{unix_now, Progress};
 use crate::reconcile::{reconcile, StartPoint};
 use crate::session::Session;
-use crate::shutdown;
 use crate::state::records::{
-    ApplyMode, Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord,
-    WindowStatus,
+    ApplyMode, Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark,
 };
 use crate::state::StateError;
-use std::time::{Duration, Instant};
+use crate::window_loop;
+use std::time::Instant;
 
 /// How a pass may begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,65 +183,17 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     let (rows_before, written_before, windows_before) =
         (pass.rows_read, pass.rows_written, pass.windows_committed);
     let mut progress = Progress::new(session.spec.output, pass.rows_read);
-    let mut finished = true;
     crate::status::write_live(&session.spec, &session.state);
-    let mut last_live = Instant::now();
-    while !pass.is_finished() {
-        if shutdown::requested() {
-            finished = false;
-            break;
-        }
-        let slice = pass.slices[pass.current_slice].clone();
-        let from = pass.position.clone();
-        let at = WindowAt {
-            pass: pass.pass,
-            window: pass.next_window,
-            slice_index: pass.current_slice,
-            slice: &slice,
-            last_slice: pass.current_slice + 1 == pass.slices.len(),
-            pass_upper: pass.upper.as_deref(),
-            from: &from,
-        };
-        let mut window = WindowRecord {
-            pass: pass.pass,
-            window: pass.next_window,
-            slice: pass.current_slice,
-            lower: from.clone(),
-            end: from.clone(),
-            slice_done: false,
-            rows_read: 0,
-            rows_written: 0,
-            status: WindowStatus::InFlight,
-        };
-        let state = &session.state;
-        let applied = copy::apply_window(&mut src, &mut dst, &plan, &at, |o| {
-            window.end = o.end.clone();
-            window.slice_done = o.slice_done;
-            state.record_window(&window).map_err(Error::from)
-        });
-        let outcome = match applied {
-            Ok(o) => o,
-            Err(Error::Interrupted) => {
-                finished = false;
-                break;
-            }
-            Err(e) => return Err(e),
-        };
-        checkpoint::commit(&session.state, &mut pass, &mut window, &outcome)?;
-        progress.update(&pass);
-        if last_live.elapsed() >= Duration::from_secs(1) {
-            crate::status::write_live(&session.spec, &session.state);
-            last_live = Instant::now();
-        }
-        if let Some(rate) = session.spec.max_rate {
-            // --max-rate: stay at or under the rows/s asked for, measured over this run.
-            let due = Duration::from_secs_f64((pass.rows_read - rows_before) as f64 / rate as f64);
-            if !shutdown::sleep(due.saturating_sub(started.elapsed())) {
-                finished = false;
-                break;
-            }
-        }
-    }
+    let mut plan = plan;
+    let finished = window_loop::run(
+        session,
+        &mut pass,
+        &mut src,
+        &mut dst,
+        &mut plan,
+        &mut progress,
+        started,
+    )?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     pass.seconds_before += seconds;

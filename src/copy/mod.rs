@@ -5,6 +5,7 @@
 //! stream. `apply_window` runs the steps and the receipt in ONE destination transaction and
 //! commits it; checkpointing is the caller's next step (see `checkpoint.rs`).
 
+pub mod readahead;
 pub mod source;
 pub mod staging;
 pub mod tail;
@@ -18,6 +19,7 @@ use crate::plan::{KeySpace, Position, Slice, SliceKind};
 use crate::receipts::{Receipt, Receipts};
 use crate::state::records::ApplyMode;
 use postgres::types::{ToSql, Type};
+use readahead::{Msg, ReadAhead};
 pub use staging::StageError;
 use tail::{RawValue, TailTracker};
 
@@ -150,11 +152,26 @@ fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
             _ => staging::last_position(&mut txn, plan.ks, kind)?,
         },
     };
-    let rows_written = match tail {
-        Some(_) => rows_read,
-        None => txn
-            .execute(plan.upsert_sql, &[])
-            .on(Side::Destination, "upserting a window")?,
+    seal(txn, plan, at, rows_read, end, tail.is_some(), hook)
+}
+
+/// The common end of a window: the upsert (unless the rows were appended to the target),
+/// the receipt, the caller's in-flight record, COMMIT — one destination transaction.
+fn seal<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
+    mut txn: postgres::Transaction<'_>,
+    plan: &WindowPlan<'_>,
+    at: &WindowAt<'_>,
+    rows_read: u64,
+    end: Position,
+    appended: bool,
+    hook: &mut Option<F>,
+) -> Result<WindowOutcome, Error> {
+    let slice_done = rows_read < plan.window_rows;
+    let rows_written = if appended {
+        rows_read
+    } else {
+        txn.execute(plan.upsert_sql, &[])
+            .on(Side::Destination, "upserting a window")?
     };
     let outcome = WindowOutcome {
         rows_read,
@@ -182,6 +199,56 @@ fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
     txn.commit().on(Side::Destination, "committing a window")?;
     failpoint::hit(failpoint::AFTER_DEST_COMMIT);
     Ok(outcome)
+}
+
+/// Applies the next window as the read-ahead thread delivers it: the same transaction as
+/// `apply_window` (rows, receipt, COMMIT), fed from the channel instead of a source COPY.
+pub fn apply_streamed(
+    dest: &mut postgres::Client,
+    plan: &WindowPlan<'_>,
+    at: &WindowAt<'_>,
+    reader: &ReadAhead,
+    before_commit: impl FnOnce(&WindowOutcome) -> Result<(), Error>,
+) -> Result<WindowOutcome, Error> {
+    let doing = "writing a window";
+    let appended = plan.apply != ApplyMode::Upsert;
+    let copy_in = if appended {
+        format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            plan.shape.table.sql(),
+            plan.shape.column_list(None)
+        )
+    } else {
+        format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            staging::STAGE,
+            plan.shape.column_list(None)
+        )
+    };
+    let mut txn = dest
+        .transaction()
+        .on(Side::Destination, "starting a window transaction")?;
+    let mut writer = txn.copy_in(&copy_in).on(Side::Destination, doing)?;
+    let (rows, end) = loop {
+        match reader.recv() {
+            Msg::Data(bytes) => std::io::Write::write_all(&mut writer, &bytes)
+                .map_err(|e| Error::Db(staging::classify_io(Side::Destination, doing, e)))?,
+            Msg::End { rows, end, .. } => break (rows, end),
+            Msg::Failed(e) => return Err(e),
+        }
+    };
+    let copied = writer.finish().on(Side::Destination, doing)?;
+    debug_assert_eq!(
+        copied, rows,
+        "the destination took every row the reader counted"
+    );
+    let mut hook = Some(before_commit);
+    seal(txn, plan, at, rows, end, appended, &mut hook)
+}
+
+/// Column index and type of the cursor and key columns, when all are built-in types.
+pub fn watched_columns(shape: &TableShape, ks: &KeySpace) -> Option<Vec<(usize, Type)>> {
+    position_types(shape, ks)
 }
 
 /// The position after the last row appended, from its raw cursor and key bytes: the

@@ -87,7 +87,7 @@ pub fn pipe(
 
 /// The COPY adapters wrap the driver's error in an io::Error: unwrap it so the SQLSTATE
 /// (statement timeout, terminated backend…) decides, not a guess.
-fn classify_io(side: Side, doing: &str, e: io::Error) -> DbError {
+pub fn classify_io(side: Side, doing: &str, e: io::Error) -> DbError {
     let kind = e.kind();
     match e
         .into_inner()

@@ -1,0 +1,210 @@
+//! Read-ahead: a thread that owns a source connection and reads a pass's windows back to
+//! back — each its own `COPY (SELECT … LIMIT n)` statement, as in the sequential path — while
+//! the destination side applies and commits the previous one. It learns each window's end
+//! from the stream (`tail`) and prints it with the source's own types, so the next window
+//! starts right away; bytes and window ends go to the destination side through a bounded
+//! channel (memory stays flat). The destination side alone commits and checkpoints.
+
+use super::source::window_copy_sql;
+use super::staging::classify_io;
+use super::tail::{RawValue, TailTracker};
+use crate::catalog::TableShape;
+use crate::db::pool::Conn;
+use crate::db::{PgResultExt, Side};
+use crate::error::Error;
+use crate::plan::{KeySpace, Position, Slice, SliceKind};
+use crate::shutdown;
+use postgres::types::{ToSql, Type};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Bytes sent per message.
+const CHUNK: usize = 64 * 1024;
+/// Messages in flight: at most this many chunks (4 MiB) wait for the destination.
+const DEPTH: usize = 64;
+
+/// What the reader sends.
+pub enum Msg {
+    /// Binary COPY bytes of the current window.
+    Data(Vec<u8>),
+    /// The current window is complete.
+    End {
+        /// Rows it held.
+        rows: u64,
+        /// Position after it.
+        end: Position,
+        /// It exhausted its slice.
+        slice_done: bool,
+    },
+    /// Reading failed; nothing more follows.
+    Failed(Error),
+}
+
+/// What the reader needs to know about the pass.
+pub struct ReadPlan {
+    /// Source table shape.
+    pub shape: TableShape,
+    /// Cursor and key.
+    pub ks: KeySpace,
+    /// The pass's slices.
+    pub slices: Vec<Slice>,
+    /// Slice to start in.
+    pub start_slice: usize,
+    /// Position to start after.
+    pub start: Position,
+    /// Rows per window.
+    pub window_rows: u64,
+    /// Column index and type of the cursor and key columns.
+    pub watched: Vec<(usize, Type)>,
+}
+
+/// A running reader.
+pub struct ReadAhead {
+    rx: Option<Receiver<Msg>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ReadAhead {
+    /// Starts reading on its own thread.
+    pub fn start(mut src: Conn, plan: ReadPlan) -> ReadAhead {
+        let (tx, rx) = sync_channel(DEPTH);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::spawn(move || {
+            if let Err(e) = read_all(&mut src, &plan, &tx, &stopped) {
+                let _ = tx.send(Msg::Failed(e));
+            }
+        });
+        ReadAhead {
+            rx: Some(rx),
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// The next message; a reader that vanished is reported as a lost source connection.
+    pub fn recv(&self) -> Msg {
+        match self.rx.as_ref().map(|rx| rx.recv()) {
+            Some(Ok(msg)) => msg,
+            _ => Msg::Failed(Error::Interrupted),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.rx.take()); // unblocks a reader waiting to send
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn read_all(
+    src: &mut postgres::Client,
+    plan: &ReadPlan,
+    tx: &SyncSender<Msg>,
+    stop: &AtomicBool,
+) -> Result<(), Error> {
+    let doing = "reading a window";
+    let select = (1..=plan.watched.len())
+        .map(|i| format!("${i}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let types: Vec<Type> = plan.watched.iter().map(|(_, t)| t.clone()).collect();
+    let to_text = src
+        .prepare_typed(&format!("SELECT {select}"), &types)
+        .on(Side::Source, doing)?;
+    let mut slice_index = plan.start_slice;
+    let mut pos = plan.start.clone();
+    while let Some(slice) = plan.slices.get(slice_index) {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let sql = window_copy_sql(&plan.shape, &plan.ks, &pos, &slice.kind, plan.window_rows);
+        let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
+        {
+            let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                if shutdown::requested() {
+                    return Err(Error::Interrupted);
+                }
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(|e| Error::Db(classify_io(Side::Source, doing, e)))?;
+                if n == 0 {
+                    break;
+                }
+                tail.feed(&buf[..n]).map_err(|e| {
+                    crate::db::DbError::other(
+                        Side::Source,
+                        crate::db::DbErrorKind::Other,
+                        doing,
+                        e.to_string(),
+                    )
+                })?;
+                chunk.extend_from_slice(&buf[..n]);
+                if chunk.len() >= CHUNK
+                    && tx
+                        .send(Msg::Data(std::mem::replace(
+                            &mut chunk,
+                            Vec::with_capacity(CHUNK),
+                        )))
+                        .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            if !chunk.is_empty() && tx.send(Msg::Data(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+        let rows = tail.rows();
+        let slice_done = rows < plan.window_rows;
+        let end = match (slice_done, &slice.kind) {
+            (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
+            (true, SliceKind::NullCursor) if rows == 0 => pos.clone(),
+            _ => {
+                let raw = tail.last().cloned().unwrap_or_default();
+                let values: Vec<RawValue<'_>> =
+                    raw.iter().map(|f| RawValue(f.as_deref())).collect();
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                let row = src
+                    .query_one(&to_text, &params)
+                    .on(Side::Source, "reading the window's end")?;
+                let texts = (0..row.len())
+                    .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+                    .collect();
+                plan.ks.position_after(&slice.kind, texts)
+            }
+        };
+        if tx
+            .send(Msg::End {
+                rows,
+                end: end.clone(),
+                slice_done,
+            })
+            .is_err()
+        {
+            return Ok(());
+        }
+        if slice_done {
+            slice_index += 1;
+            pos = plan
+                .slices
+                .get(slice_index)
+                .map_or(end, |s| s.lower.clone());
+        } else {
+            pos = end;
+        }
+    }
+    Ok(())
+}

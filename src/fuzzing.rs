@@ -103,3 +103,57 @@ pub fn copy_tail(data: &[u8]) {
         assert_eq!(whole, pieces, "chunking changed the result");
     }
 }
+
+/// The planner's arithmetic on a model with integer cursors: rows (with ties), a lower
+/// bound and an upper bound, histogram bounds thinned into cuts, slices assembled from
+/// them — every row inside the range lands in exactly one slice, none outside in any.
+pub fn slice_cover(data: &[u8]) {
+    use crate::plan::slices::{range_slices, thin};
+    use crate::plan::{Position, SliceKind};
+    if data.len() < 4 {
+        return;
+    }
+    let rows: Vec<i64> = data[4..].iter().map(|b| i64::from(*b % 64)).collect();
+    let upper = i64::from(data[0] % 64);
+    let lower = match data[1] % 3 {
+        0 => Position::Start,
+        1 => Position::AfterCursor((i64::from(data[2] % 64)).to_string()),
+        _ => Position::BeforeCursor((i64::from(data[2] % 64)).to_string()),
+    };
+    let lower_value = match &lower {
+        Position::AfterCursor(v) | Position::BeforeCursor(v) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    // Histogram bounds as pg_stats would give them: sorted, inside (lower, upper).
+    let mut bounds: Vec<i64> = rows
+        .iter()
+        .copied()
+        .filter(|c| lower_value.is_none_or(|l| *c > l) && *c < upper)
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let cuts = thin(
+        bounds.iter().map(|b| b.to_string()).collect(),
+        1.0 + f64::from(data[3] % 8),
+        u64::from(data[3]) + 1,
+    );
+    let slices = range_slices(&lower, cuts, &upper.to_string());
+    let after = |p: &Position, c: i64| match p {
+        Position::Start => true,
+        Position::AfterCursor(v) => c > v.parse::<i64>().unwrap_or(i64::MAX),
+        Position::BeforeCursor(v) => c >= v.parse::<i64>().unwrap_or(i64::MAX),
+        _ => false,
+    };
+    for c in rows {
+        let in_range = after(&lower, c) && c <= upper;
+        let hits = slices
+            .iter()
+            .filter(|(from, kind)| matches!(kind, SliceKind::Range { upper: u } if after(from, c) && c <= u.parse::<i64>().unwrap_or(i64::MIN)))
+            .count();
+        assert_eq!(
+            hits,
+            usize::from(in_range),
+            "cursor {c} is in {hits} slices (in range: {in_range})"
+        );
+    }
+}

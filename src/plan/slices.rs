@@ -31,16 +31,13 @@ pub fn plan(
     };
     if let Some(upper) = range_left {
         let cuts = histogram_cuts(client, table, ks, lower, upper, slice_rows.max(1))?;
-        let mut from = lower.clone();
-        for cut in cuts.into_iter().chain(std::iter::once(upper.to_string())) {
-            let kind = SliceKind::Range { upper: cut.clone() };
-            let estimated_rows = estimate(client, table, &ks.remaining(&from, &kind))?;
+        for (lower, kind) in range_slices(lower, cuts, upper) {
+            let estimated_rows = estimate(client, table, &ks.remaining(&lower, &kind))?;
             slices.push(Slice {
-                lower: from,
+                lower,
                 kind,
                 estimated_rows,
             });
-            from = Position::AfterCursor(cut);
         }
     }
     if nulls || matches!(lower, Position::NullsAfter(_)) {
@@ -90,16 +87,36 @@ pub fn histogram_cuts(
         return Ok(Vec::new());
     };
     let rows_per_bucket: f64 = first.get(1);
+    let bounds: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(thin(bounds, rows_per_bucket, slice_rows))
+}
+
+/// Keeps every k-th histogram bound so that a slice holds about `slice_rows` rows (pure).
+pub fn thin(bounds: Vec<String>, rows_per_bucket: f64, slice_rows: u64) -> Vec<String> {
     let step = ((slice_rows as f64 / rows_per_bucket.max(1.0)).ceil() as usize).max(1);
-    let mut cuts: Vec<String> = rows
-        .iter()
-        .skip(step - 1)
-        .step_by(step)
-        .map(|r| r.get(0))
-        .collect();
+    let mut cuts: Vec<String> = bounds.into_iter().skip(step - 1).step_by(step).collect();
     cuts.dedup();
     cuts.truncate(MAX_SLICES);
-    Ok(cuts)
+    cuts
+}
+
+/// The range slices of `(lower, upper]` given increasing cuts strictly inside it (pure):
+/// the first starts at `lower`, each next one right after the previous cut, the last ends
+/// at `upper` — contiguous, no overlap, nothing left out (fuzzed: `slice_cover`).
+pub fn range_slices(
+    lower: &Position,
+    cuts: Vec<String>,
+    upper: &str,
+) -> Vec<(Position, SliceKind)> {
+    let mut from = lower.clone();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    for cut in cuts.into_iter().chain(std::iter::once(upper.to_string())) {
+        out.push((
+            std::mem::replace(&mut from, Position::AfterCursor(cut.clone())),
+            SliceKind::Range { upper: cut },
+        ));
+    }
+    out
 }
 
 /// The planner's row estimate for `SELECT … WHERE cond` (EXPLAIN, not a count).

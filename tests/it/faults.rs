@@ -221,3 +221,66 @@ fn max_rate_throttles_the_source_reads() {
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+/// Restarts the whole test server, so it runs alone: `.ci/run` runs the ignored tests
+/// after the parallel suite with `--ignored --test-threads=1`.
+#[test]
+#[ignore = "restarts the PostgreSQL server; run alone with --ignored --test-threads=1 (.ci/run does)"]
+fn continuous_survives_a_server_restart() {
+    if std::env::var("PGSYNC_TEST_URL").is_ok()
+        || std::process::Command::new("pg_ctlcluster")
+            .arg("--help")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: needs the local cluster (pg_ctlcluster) and no PGSYNC_TEST_URL");
+        return;
+    }
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 60_000, 100);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "-c",
+        "1000",
+        "--max-rate",
+        "15000",
+        "--delay",
+        "1",
+    ]);
+    let child = job.spawn("continuous", &[], &[]);
+    wait_until("the first windows", || receipts(&dst) >= 5);
+    let version = String::from_utf8(
+        std::process::Command::new("ls")
+            .arg("/etc/postgresql")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let restarted = std::process::Command::new("pg_ctlcluster")
+        .args([
+            "--skip-systemctl-redirect",
+            version.trim(),
+            "main",
+            "restart",
+        ])
+        .status()
+        .unwrap();
+    assert!(restarted.success());
+    fixtures::churn(&src, 500, 9);
+    let expected = src.scalar_i64("SELECT count(*) FROM transactions");
+    wait_until("the copy to catch up after the restart", || {
+        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM transactions") == expected
+    });
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}

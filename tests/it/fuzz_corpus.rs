@@ -39,3 +39,8 @@ fn ident_parse_seeds_hold_the_property() {
 fn copy_tail_seeds_hold_the_property() {
     replay("copy_tail", pgsync::fuzzing::copy_tail);
 }
+
+#[test]
+fn slice_cover_seeds_hold_the_property() {
+    replay("slice_cover", pgsync::fuzzing::slice_cover);
+}

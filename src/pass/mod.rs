@@ -1,0 +1,247 @@
+//! One pass of a job, from decision to finished watermark: reconcile the state with the
+//! destination's receipts, plan (or continue) the pass and record the plan, prepare the
+//! destination (table, receipts, staging), then copy and checkpoint window after window.
+
+use crate::catalog;
+use crate::copy::WindowPlan;
+use crate::db::Side;
+use crate::error::Error;
+use crate::failpoint;
+use crate::plan::Position;
+use crate::progress::{unix_now, Progress};
+use crate::reconcile::{reconcile, StartPoint};
+use crate::session::Session;
+use crate::state::records::{ApplyMode, JobRecord, PassRecord, PassStats, Watermark};
+use crate::state::StateError;
+use crate::window_loop;
+use destination::{build_deferred_key, prepare_destination};
+use planning::{holdback_after, plan_new_pass, plan_rebuild};
+use std::time::Instant;
+
+mod destination;
+mod planning;
+
+/// How a pass may begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Continue an unfinished pass, else start a new one.
+    Single,
+    /// Continue an unfinished pass, else fail with `NothingToResume`.
+    Resume,
+}
+
+impl PassSummary {
+    /// A run that copied nothing.
+    fn nothing(pass: u64, continued: bool) -> Self {
+        PassSummary {
+            pass,
+            rows_read: 0,
+            rows_written: 0,
+            windows: 0,
+            seconds: 0.0,
+            finished: true,
+            continued,
+        }
+    }
+}
+
+/// What a run of a pass did.
+#[derive(Debug, Clone)]
+pub struct PassSummary {
+    /// Pass number.
+    pub pass: u64,
+    /// Rows read in this run.
+    pub rows_read: u64,
+    /// Rows inserted or changed in this run.
+    pub rows_written: u64,
+    /// Windows committed in this run.
+    pub windows: u64,
+    /// Seconds of this run.
+    pub seconds: f64,
+    /// False when stopped by SIGINT/SIGTERM before the end of the pass.
+    pub finished: bool,
+    /// The run continued an unfinished pass (rather than planning a new one).
+    pub continued: bool,
+}
+
+/// What the next run would do, computed like `run` but without writing anything.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The pass as it would be planned (or continued).
+    pub pass: PassRecord,
+    /// It continues an unfinished pass.
+    pub continued: bool,
+    /// What reconciliation corrected, if anything.
+    pub note: Option<String>,
+}
+
+/// Plans the next pass without recording it or touching the destination.
+pub fn preview(session: &Session) -> Result<Preview, Error> {
+    let mut src = session.source.get()?;
+    let mut dst = session.dest.get()?;
+    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let recorded = session.state.pass().unwrap_or(None);
+    let decided = reconcile(recorded, receipt);
+    let (pass, continued) = match decided.start {
+        StartPoint::Continue(p) => (p, true),
+        StartPoint::Rebuild {
+            pass,
+            from,
+            upper,
+            next_window,
+        } => (
+            plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
+            true,
+        ),
+        StartPoint::New { pass, lower } => (
+            plan_new_pass(session, &mut src, &mut dst, pass, lower)?.0,
+            false,
+        ),
+    };
+    Ok(Preview {
+        pass,
+        continued,
+        note: decided.note,
+    })
+}
+
+/// Runs (or continues) one pass.
+pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
+    let mut src = session.source.get()?;
+    let mut dst = session.dest.get()?;
+    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let recorded = match session.state.pass() {
+        Ok(p) => p,
+        Err(e @ StateError::Corrupt { .. }) => {
+            warn(session, &format!("{e}; discarding this job's state and rebuilding it from the destination's receipts"));
+            session.state.clear()?;
+            session.state.set_meta(&JobRecord {
+                identity: session.spec.identity.clone(),
+                created_unix: unix_now(),
+            })?;
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let decided = reconcile(recorded, receipt);
+    if let Some(note) = &decided.note {
+        warn(session, note);
+    }
+    let mut new_plan = None;
+    let continued = !matches!(decided.start, StartPoint::New { .. });
+    let mut pass = match decided.start {
+        StartPoint::Continue(p) => p,
+        StartPoint::Rebuild {
+            pass,
+            from,
+            upper,
+            next_window,
+        } => plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
+        StartPoint::New { pass, lower } => {
+            if mode == Mode::Resume {
+                if catalog::load(&mut dst, Side::Destination, &session.spec.table, None)?
+                    .is_some_and(|d| d.key_deferred)
+                {
+                    // The load finished but its key was not built (killed during the build).
+                    build_deferred_key(session, &mut dst)?;
+                    return Ok(PassSummary::nothing(pass.saturating_sub(1), true));
+                }
+                return Err(StateError::NothingToResume {
+                    identity: session.spec.identity.clone(),
+                    why: format!(
+                        "pass {} finished (or none ever started)",
+                        pass.saturating_sub(1)
+                    ),
+                }
+                .into());
+            }
+            let (p, snapshot, holdback) = plan_new_pass(session, &mut src, &mut dst, pass, lower)?;
+            new_plan = Some((snapshot, holdback));
+            p
+        }
+    };
+    if pass.slices.is_empty() {
+        // Nothing to copy (no new rows): make sure the destination exists, keep the state.
+        prepare_destination(session, &mut dst, ApplyMode::Upsert)?;
+        return Ok(PassSummary::nothing(pass.pass, continued));
+    }
+    // checkpoint-protocol.md step 0: the plan is durable before any row moves.
+    match &new_plan {
+        Some((snapshot, holdback)) => session.state.record_plan(&pass, snapshot, holdback)?,
+        None => session.state.record_pass(&pass)?,
+    }
+    failpoint::hit(failpoint::AFTER_PLAN);
+    let upsert_sql = prepare_destination(session, &mut dst, pass.apply)?;
+    let plan = WindowPlan {
+        shape: &session.shape,
+        ks: &session.ks,
+        upsert_sql: &upsert_sql,
+        receipts: &session.receipts,
+        job_id: &session.spec.job_id,
+        window_rows: session.spec.window_rows,
+        apply: pass.apply,
+    };
+    let started = Instant::now();
+    let (rows_before, written_before, windows_before) =
+        (pass.rows_read, pass.rows_written, pass.windows_committed);
+    let mut progress = Progress::new(session.spec.output, pass.rows_read);
+    crate::status::write_live(&session.spec, &session.state);
+    let mut plan = plan;
+    let finished = window_loop::run(
+        session,
+        &mut pass,
+        &mut src,
+        &mut dst,
+        &mut plan,
+        &mut progress,
+        started,
+    )?;
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    pass.seconds_before += seconds;
+    if finished && pass.apply == ApplyMode::AppendKeyLater {
+        build_deferred_key(session, &mut dst)?;
+    }
+    if finished {
+        let stats = PassStats {
+            pass: pass.pass,
+            rows_read: pass.rows_read,
+            rows_written: pass.rows_written,
+            windows: pass.windows_committed,
+            seconds: pass.seconds_before,
+            finished_unix: unix_now(),
+        };
+        let position = pass
+            .upper
+            .clone()
+            .map_or_else(|| pass.lower.clone(), Position::AfterCursor);
+        let holdback = holdback_after(session, &pass);
+        session.state.finish_pass(
+            &pass,
+            &Watermark {
+                pass: pass.pass,
+                position,
+            },
+            &stats,
+            &holdback,
+        )?;
+        session
+            .receipts
+            .prune(&mut dst, &session.spec.job_id, pass.pass)?;
+    } else {
+        session.state.record_pass(&pass)?;
+    }
+    Ok(PassSummary {
+        pass: pass.pass,
+        rows_read: pass.rows_read - rows_before,
+        rows_written: pass.rows_written - written_before,
+        windows: pass.windows_committed - windows_before,
+        seconds,
+        finished,
+        continued,
+    })
+}
+
+pub(super) fn warn(session: &Session, message: &str) {
+    crate::progress::note(&session.spec.output, "warn", message);
+}

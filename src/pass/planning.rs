@@ -1,0 +1,161 @@
+//! Planning a pass: a new one (lookback, late-commit floors, upper bound, apply mode,
+//! slices), the rest of one known only from the receipts, and the holdback it leaves.
+
+use super::destination::destination_rows;
+use crate::copy;
+use crate::error::Error;
+use crate::plan::late_commits::{self, PendingTx};
+use crate::plan::{bounds, slices, Position};
+use crate::progress::unix_now;
+use crate::session::Session;
+use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot};
+use crate::state::StateError;
+
+/// Plans a new pass: the lower bound is the watermark moved back by the lookback (or the
+/// destination fallback), lowered further to the floor of every pending transaction
+/// (docs/consistency.md). Pending transactions seen finished here are dropped; running ones
+/// are carried to the next plan.
+pub(super) fn plan_new_pass(
+    session: &Session,
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    pass: u64,
+    lower: Option<Position>,
+) -> Result<(PassRecord, PassSnapshot, Holdback), Error> {
+    let spec = &session.spec;
+    let cursor_type = &session.ks.cursor.1;
+    let lower = match lower {
+        Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
+        None => bounds::destination_fallback(dst, &spec.table, &session.ks)?,
+    };
+    let pending = match session.state.holdback() {
+        Ok(h) => h.pending,
+        Err(StateError::Corrupt { .. }) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    // Checked before the upper bound is read: a transaction seen finished here is visible
+    // to every window of this pass.
+    let running_before = late_commits::running(src)?;
+    let floors: Vec<Position> = pending.iter().map(|p| p.floor.clone()).collect();
+    let carried: Vec<PendingTx> = pending
+        .into_iter()
+        .filter(|p| running_before.contains(&p.xid))
+        .collect();
+    let upper = bounds::source_upper(src, &spec.table, &session.ks)?;
+    // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
+    let xip = late_commits::running(src)?.into_iter().collect();
+    let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
+    // A pass from the very start into an empty destination can append: every row it meets
+    // is new there, and the receipts apply each window once (docs/performance.md).
+    let apply = if lower != Position::Start || !copy::append_supported(&session.shape, &session.ks)
+    {
+        ApplyMode::Upsert
+    } else {
+        match destination_rows(dst, &spec.table)? {
+            None => ApplyMode::AppendKeyLater,
+            Some(false) => ApplyMode::Append,
+            Some(true) => ApplyMode::Upsert,
+        }
+    };
+    let record = plan_pass(session, src, pass, lower, upper, apply)?;
+    Ok((
+        record,
+        PassSnapshot { pass, xip },
+        Holdback { pending: carried },
+    ))
+}
+
+/// Plans the rest of a pass known only from the receipts (state lost): slices again from
+/// the last committed end. When nothing of it is left, the next pass starts where it ended.
+pub(super) fn plan_rebuild(
+    session: &Session,
+    src: &mut postgres::Client,
+    pass: u64,
+    from: Position,
+    upper: Option<String>,
+    next_window: u64,
+) -> Result<PassRecord, Error> {
+    let mut p = plan_pass(session, src, pass, from.clone(), upper, ApplyMode::Upsert)?;
+    p.next_window = next_window;
+    if p.slices.is_empty() {
+        let lower = match from {
+            Position::NullsAfter(_) => p
+                .upper
+                .clone()
+                .map_or(Position::Start, Position::AfterCursor),
+            other => other,
+        };
+        let upper = bounds::source_upper(src, &session.spec.table, &session.ks)?;
+        p = plan_pass(session, src, pass + 1, lower, upper, ApplyMode::Upsert)?;
+    }
+    Ok(p)
+}
+
+/// The holdback once a pass has finished: what was pending still is, plus every source
+/// transaction that was running when the pass was planned, floored at the pass's lower
+/// bound (it may have committed rows after their window was read, or may still).
+pub(super) fn holdback_after(session: &Session, pass: &PassRecord) -> Holdback {
+    let mut holdback = session.state.holdback().unwrap_or_default();
+    if let Some(snapshot) = session
+        .state
+        .snapshot()
+        .ok()
+        .flatten()
+        .filter(|s| s.pass == pass.pass)
+    {
+        for xid in snapshot.xip {
+            if !holdback.pending.iter().any(|p| p.xid == xid) {
+                holdback.pending.push(PendingTx {
+                    xid,
+                    floor: pass.lower.clone(),
+                });
+            }
+        }
+    }
+    holdback
+}
+
+/// Plans a pass from `lower` to `upper` (slices from planner statistics).
+pub(super) fn plan_pass(
+    session: &Session,
+    src: &mut postgres::Client,
+    pass: u64,
+    lower: Position,
+    upper: Option<String>,
+    apply: ApplyMode,
+) -> Result<PassRecord, Error> {
+    let spec = &session.spec;
+    let cursor_nullable = session
+        .shape
+        .column(&spec.cursor)
+        .is_some_and(|c| !c.not_null);
+    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &session.ks)?;
+    let slices = slices::plan(
+        src,
+        &spec.table,
+        &session.ks,
+        &lower,
+        upper.as_deref(),
+        spec.slice_rows,
+        nulls,
+    )?;
+    let position = slices
+        .first()
+        .map_or_else(|| lower.clone(), |s| s.lower.clone());
+    Ok(PassRecord {
+        pass,
+        lower,
+        upper,
+        slices,
+        current_slice: 0,
+        position,
+        next_window: 0,
+        rows_read: 0,
+        rows_written: 0,
+        windows_committed: 0,
+        windows_reconciled: 0,
+        started_unix: unix_now(),
+        seconds_before: 0.0,
+        apply,
+    })
+}

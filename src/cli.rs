@@ -105,22 +105,40 @@ const EXAMPLES: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One incremental pass (plan, copy windows, checkpoint), then exit. Continues an unfinished plan first.
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync single shop_prod shop_copy transactions postgres -h db1.internal\n  pgsync single -c 50000 postgres://reader@src/shop postgres://writer@dst/shop public.transactions"
+    )]
     Single(JobArgs),
     /// Repeat `single` every --delay seconds until SIGINT/SIGTERM.
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync continuous --delay 30 --config /etc/pgsync/transactions.toml shop_prod shop_copy transactions"
+    )]
     Continuous(JobArgs),
     /// Continue the unfinished pass recorded for this job; fails when there is none.
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync resume shop_prod shop_copy transactions   # after a crash, SIGINT or SIGKILL"
+    )]
     Resume(JobArgs),
     /// Compare source and destination per window with server-side checksums; exit 0 equal, 1 different, 2 error.
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync verify shop_prod shop_copy transactions            # exit 0 equal, 1 different, 2 error\n  pgsync verify --all --json --max-rows 20 shop_prod shop_copy transactions\n  pgsync verify --repair shop_prod shop_copy transactions"
+    )]
     Verify(VerifyArgs),
     /// Show the recorded plan, windows committed/total, watermark and last pass (no database access).
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync status shop_prod shop_copy transactions\n  pgsync status --json shop_prod shop_copy transactions   # also while a sync runs"
+    )]
     Status(StatusArgs),
     /// Show what the next pass would do (bounds, estimated rows, slices) without writing anything.
-    #[command(disable_help_flag = true)]
+    #[command(
+        disable_help_flag = true,
+        after_help = "Example:\n  pgsync plan --slice-rows 5000000 shop_prod shop_copy transactions"
+    )]
     Plan(JobArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(disable_help_flag = true)]

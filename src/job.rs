@@ -91,6 +91,13 @@ impl JobSpec {
                 source.redacted
             )));
         }
+        let output = crate::progress::Output {
+            quiet: args.quiet,
+            json: args.log_format == crate::cli::LogFormat::Json,
+            interval: Duration::from_secs(args.progress_interval),
+            verbose: args.verbose,
+        };
+        crate::progress::install_logger(&output);
         let identity = format!(
             "{} -> {} table {} cursor {}",
             source.redacted, dest.redacted, table, cursor
@@ -115,12 +122,7 @@ impl JobSpec {
             lookback: args.lookback,
             key,
             max_rate: args.max_rate,
-            output: crate::progress::Output {
-                quiet: args.quiet,
-                json: args.log_format == crate::cli::LogFormat::Json,
-                interval: Duration::from_secs(args.progress_interval),
-                verbose: args.verbose,
-            },
+            output,
         })
     }
 }

@@ -48,19 +48,71 @@ impl Default for Output {
     }
 }
 
-/// Writes a note or warning (`level`: "info" or "warn").
+/// Writes a note or warning (`level`: "info" or "warn") through the `log` facade, so the
+/// installed logger decides the format and the level filter.
 pub fn note(out: &Output, level: &str, message: &str) {
     if out.quiet {
         return;
     }
-    let line = if out.json {
-        serde_json::json!({ "ts": unix_now(), "level": level, "message": message }).to_string()
-    } else if level == "warn" {
-        format!("pgsync: warning: {message}")
+    if level == "warn" {
+        log::warn!("{message}");
     } else {
-        format!("pgsync: {message}")
+        log::info!("{message}");
+    }
+}
+
+/// The process's logger (`log` facade): stderr, text or JSON lines; warnings and notes by
+/// default, also debug messages (the driver's server NOTICEs among them) with `-v`,
+/// nothing with `-q`. The first call wins.
+pub fn install_logger(out: &Output) {
+    let level = if out.quiet {
+        log::LevelFilter::Off
+    } else if out.verbose {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
     };
-    let _ = writeln!(std::io::stderr(), "{line}");
+    if log::set_boxed_logger(Box::new(StderrLogger {
+        json: out.json,
+        level,
+    }))
+    .is_ok()
+    {
+        log::set_max_level(level);
+    }
+}
+
+struct StderrLogger {
+    json: bool,
+    level: log::LevelFilter,
+}
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        // The driver logs every statement at debug from its own modules: keep only its notices.
+        meta.level() <= self.level
+            && (meta.level() <= log::Level::Info
+                || !meta.target().starts_with("tokio_postgres::prepare"))
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = if self.json {
+            let level = record.level().as_str().to_ascii_lowercase();
+            serde_json::json!({ "ts": unix_now(), "level": level, "message": record.args().to_string() }).to_string()
+        } else if record.level() == log::Level::Warn {
+            format!("pgsync: warning: {}", record.args())
+        } else if record.level() == log::Level::Error {
+            format!("pgsync: error: {}", record.args())
+        } else {
+            format!("pgsync: {}", record.args())
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+
+    fn flush(&self) {}
 }
 
 /// Reports a pass's progress.

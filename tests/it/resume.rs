@@ -146,3 +146,27 @@ fn status_reports_the_plan_watermark_and_last_pass_in_text_and_json() {
     assert!(text.contains("windows:    4 committed"), "{text}");
     assert!(text.contains("last pass:  1: 3000 rows read"), "{text}");
 }
+
+#[test]
+fn a_state_directory_whose_record_for_this_job_id_names_another_job_is_refused() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 100, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    job.run_ok("single", &[]);
+    let job_id = job.status()["job_id"].as_str().unwrap().to_string();
+    {
+        let store = pgsync::state::StateStore::open(&job.state_dir()).unwrap();
+        let other = pgsync::state::records::JobRecord {
+            identity: "someone@elsewhere:5432/db -> x table y cursor z".into(),
+            created_unix: 0,
+        };
+        store.job(&job_id).unwrap().set_meta(&other).unwrap();
+        store.job(&job_id).unwrap().flush().unwrap();
+    }
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds job \"someone@elsewhere") && err.contains("use another --state-dir"),
+        "{err}"
+    );
+}

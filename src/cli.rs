@@ -180,6 +180,9 @@ pub struct VerifyArgs {
     /// Most differing rows to print (the total is always given).
     #[arg(long, default_value_t = 100)]
     pub max_rows: usize,
+    /// Heap blocks per checksum statement (8 kB each): bounds each statement's time on a large table.
+    #[arg(long, env = "PGSYNC_CHUNK_BLOCKS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_blocks: u64,
     /// Re-sync the differing rows (delete rows absent from the source), then verify again.
     #[arg(long)]
     pub repair: bool,

@@ -56,6 +56,8 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 from: args.from.clone(),
                 to: args.to.clone(),
                 window_rows: args.job.window_size.unwrap_or(100_000),
+                progress: !args.job.quiet,
+                chunk_blocks: args.chunk_blocks,
             };
             let cmd = verify::VerifyCommand {
                 options,

@@ -140,6 +140,22 @@ impl Checksums<'_> {
         )
     }
 
+    /// `windows_sql` restricted to heap blocks `[from, to)` (`to: None`: to the end), a TID
+    /// range scan on PostgreSQL 14+: per-window sums of block ranges add up to the table's.
+    pub fn windows_in_blocks_sql(&self, from: u64, to: Option<u64>) -> String {
+        let blocks = match to {
+            Some(to) => format!("a.ctid >= '({from},0)'::tid AND a.ctid < '({to},0)'::tid"),
+            None => format!("a.ctid >= '({from},0)'::tid"),
+        };
+        format!(
+            "SELECT w, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {blocks} AND {}) x GROUP BY w",
+            self.window_of(),
+            self.row_hash(),
+            self.shape.table.sql(),
+            self.range_condition()
+        )
+    }
+
     /// Count and hash sum per sub-bucket of a drill-down node.
     pub fn children_sql(&self, node: &Node) -> String {
         format!(

@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod drill;
 pub mod repair;
 pub mod report;
+pub mod scan;
 
 use crate::catalog::CatalogError;
 use crate::db::ident::quote;
@@ -39,6 +40,10 @@ pub struct VerifyOptions {
     pub to: Option<String>,
     /// Rows per window (planning from statistics).
     pub window_rows: u64,
+    /// Show progress on a terminal.
+    pub progress: bool,
+    /// Heap blocks per checksum statement.
+    pub chunk_blocks: u64,
 }
 
 /// How a row differs.
@@ -154,6 +159,48 @@ pub fn both(
     Ok((s?, d?))
 }
 
+/// The window sums of both sides, scanned at once in block chunks, with progress on a
+/// terminal (blocks done of all, rows/s) unless quiet; nothing when stderr is piped.
+fn scan_both(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    checks: &Checksums<'_>,
+    opts: &VerifyOptions,
+) -> Result<(Sums, Sums), Error> {
+    use std::io::{IsTerminal, Write};
+    let progress = scan::ScanProgress::default();
+    let started = Instant::now();
+    let show = opts.progress && std::io::stderr().is_terminal();
+    let (s, d) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| scan::scan(src, Side::Source, checks, opts.chunk_blocks, &progress));
+        let b = scope
+            .spawn(|| scan::scan(dst, Side::Destination, checks, opts.chunk_blocks, &progress));
+        while show && !(a.is_finished() && b.is_finished()) {
+            let (done, total) = (
+                progress.done.load(std::sync::atomic::Ordering::SeqCst),
+                progress.total.load(std::sync::atomic::Ordering::SeqCst),
+            );
+            let _ = write!(
+                std::io::stderr(),
+                "\r\x1b[2Kverify: {:.0}% of {} blocks on both sides, {:.0}s",
+                100.0 * done as f64 / total.max(1) as f64,
+                total,
+                started.elapsed().as_secs_f64()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        if show {
+            let _ = writeln!(std::io::stderr());
+        }
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Sums, Error>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Usage("verify thread panicked".into())))
+        };
+        (join(a), join(b))
+    });
+    Ok((s?, d?))
+}
+
 /// Verifies a job's tables.
 pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     if !db.dest_existed {
@@ -193,12 +240,7 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         bounds: &cuts,
         range: &range,
     };
-    let (s, d) = both(
-        &mut src,
-        &mut dst,
-        &checks.windows_sql(),
-        "computing window checksums",
-    )?;
+    let (s, d) = scan_both(&mut src, &mut dst, &checks, opts)?;
     let windows: BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
     let mut differing_windows = Vec::new();
     let mut differing_rows = Vec::new();

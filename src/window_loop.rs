@@ -14,9 +14,6 @@ use crate::shutdown;
 use crate::state::records::{ApplyMode, PassRecord, WindowRecord, WindowStatus};
 use std::time::{Duration, Instant};
 
-/// SQLSTATE of a unique violation: an append met a row already in the target.
-const UNIQUE_VIOLATION: &str = "23505";
-
 /// Runs the pass's remaining windows. Returns false when stopped by SIGINT/SIGTERM.
 pub fn run(
     session: &Session,
@@ -48,10 +45,13 @@ pub fn run(
                     watched,
                 },
             );
-            match streamed(session, pass, dst, plan, &reader, progress, &mut pace) {
+            let streamed = drive(session, pass, progress, &mut pace, |at, hook| {
+                copy::apply_streamed(dst, plan, at, &reader, hook)
+            });
+            match streamed {
                 Err(Error::Db(e))
                     if plan.apply == ApplyMode::Append
-                        && e.code.as_deref() == Some(UNIQUE_VIOLATION) =>
+                        && e.code.as_deref() == Some(copy::UNIQUE_VIOLATION) =>
                 {
                     // A row moved forward during the load and was met again: the rest of
                     // the pass goes through the upsert, window by window.
@@ -64,56 +64,34 @@ pub fn run(
             }
         }
     }
-    sequential(session, pass, src, dst, plan, progress, &mut pace)
+    drive(session, pass, progress, &mut pace, |at, hook| {
+        copy::apply_window(src, dst, plan, at, hook)
+    })
 }
 
-/// Read-ahead: the reader thread delivers the windows in order.
-fn streamed(
+/// The windows in order, each applied by `apply` (read-ahead or read-then-apply), then
+/// checkpointed. False when interrupted.
+fn drive<A>(
     session: &Session,
     pass: &mut PassRecord,
-    dst: &mut postgres::Client,
-    plan: &WindowPlan<'_>,
-    reader: &ReadAhead,
     progress: &mut Progress,
     pace: &mut Pace<'_>,
-) -> Result<bool, Error> {
+    mut apply: A,
+) -> Result<bool, Error>
+where
+    A: FnMut(
+        &WindowAt<'_>,
+        &mut dyn FnMut(&WindowOutcome) -> Result<(), Error>,
+    ) -> Result<WindowOutcome, Error>,
+{
     while !pass.is_finished() {
         if shutdown::requested() {
             return Ok(false);
         }
-        let (at_slice, mut window) = next_window(pass);
-        let at = window_at(pass, &at_slice);
+        let (slice, mut window) = next_window(pass);
+        let at = window_at(pass, &slice);
         let state = &session.state;
-        let applied = copy::apply_streamed(dst, plan, &at, reader, |o| {
-            record_in_flight(state, &mut window, o)
-        });
-        if !after_window(session, pass, &mut window, applied, progress, pace)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// One window after the other: read, apply, commit.
-fn sequential(
-    session: &Session,
-    pass: &mut PassRecord,
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    plan: &WindowPlan<'_>,
-    progress: &mut Progress,
-    pace: &mut Pace<'_>,
-) -> Result<bool, Error> {
-    while !pass.is_finished() {
-        if shutdown::requested() {
-            return Ok(false);
-        }
-        let (at_slice, mut window) = next_window(pass);
-        let at = window_at(pass, &at_slice);
-        let state = &session.state;
-        let applied = copy::apply_window(src, dst, plan, &at, |o| {
-            record_in_flight(state, &mut window, o)
-        });
+        let applied = apply(&at, &mut |o| record_in_flight(state, &mut window, o));
         if !after_window(session, pass, &mut window, applied, progress, pace)? {
             return Ok(false);
         }

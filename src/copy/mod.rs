@@ -37,7 +37,7 @@ pub struct WindowOutcome {
 }
 
 /// SQLSTATE of a unique violation: an append met a row already in the target.
-const UNIQUE_VIOLATION: &str = "23505";
+pub const UNIQUE_VIOLATION: &str = "23505";
 
 /// Everything fixed for the windows of a pass.
 pub struct WindowPlan<'a> {

@@ -30,6 +30,16 @@ pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
     Ok(Outcome::Done)
 }
 
+/// "3m 12s ago" style age of a unix time.
+fn age(unix: u64) -> String {
+    let secs = crate::progress::unix_now().saturating_sub(unix);
+    match secs {
+        0..=59 => format!("{secs}s ago"),
+        60..=3599 => format!("{}m {}s ago", secs / 60, secs % 60),
+        _ => format!("{}h {}m ago", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
 fn human(v: &StatusView) -> String {
     let mut out = format!("job:        {}\njob id:     {}\n", v.job, v.job_id);
     if let Some(r) = &v.running {
@@ -42,9 +52,10 @@ fn human(v: &StatusView) -> String {
     match &v.pass {
         None => out.push_str("pass:       none yet\n"),
         Some(p) => out.push_str(&format!(
-            "pass:       {} ({})\nslices:     {}/{}\nwindows:    {} committed of ~{}\nrows:       {} read of ~{}\nposition:   {}\nupper:      {}\n",
+            "pass:       {} ({}, started {})\nslices:     {}/{}\nwindows:    {} committed of ~{}\nrows:       {} read of ~{}\nposition:   {}\nupper:      {}\n",
             p.number,
             if p.finished { "finished" } else { "unfinished: `pgsync resume` continues it" },
+            age(p.started_unix),
             p.slices_done,
             p.slices_total,
             p.windows_committed,

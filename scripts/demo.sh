@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo: makes a source database with 200,000 rows of the prototype's `transactions` table,
 # copies it with `pgsync single`, changes some rows, runs an incremental pass, and shows
-# `pgsync status`. Uses the local server (or PGHOST/PGPORT/PGUSER); drops nothing but its
+# `pgsync status` and `pgsync verify`. Uses the local server (or PGHOST/PGPORT/PGUSER); drops nothing but its
 # own two demo databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,8 @@ psql -q -d pgsync_demo_src -c "UPDATE transactions SET amount = amount + 1, upda
 $bin single pgsync_demo_src pgsync_demo_dst transactions --state-dir "$state"
 echo "== status"
 $bin status pgsync_demo_src pgsync_demo_dst transactions --state-dir "$state"
+echo "== pgsync verify (exit 0: equal)"
+$bin verify pgsync_demo_src pgsync_demo_dst transactions --state-dir "$state"
 echo "== independent check (count and hash of every row on both sides)"
 for db in pgsync_demo_src pgsync_demo_dst; do
   printf '%s: ' "$db"; psql -Atd "$db" -c "SELECT count(*) || ' rows, hash ' || sum(hashtextextended(t::text, 0)) FROM transactions t"

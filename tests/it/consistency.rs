@@ -133,7 +133,7 @@ fn continuous_under_a_concurrent_writer_ends_exactly_equal() {
     fixtures::transactions(&src, 50_000, 100);
     let job =
         Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "1000", "--delay", "0"]);
-    let mut child = job.spawn("continuous", &[], &[]);
+    let child = job.spawn("continuous", &[], &[]);
     // The writer: for a bounded time, batches of inserts and of updates that move rows'
     // cursors forward (to the clock in epoch ms, like updated = now()), while windows copy.
     let writer_db = TestDb {
@@ -165,12 +165,7 @@ fn continuous_under_a_concurrent_writer_ends_exactly_equal() {
     });
     let writes = writes.join().unwrap();
     assert!(writes > 5_000, "the writer made only {writes} writes");
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    crate::harness::bin::sigint(child);
     job.run_ok("single", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");
 }

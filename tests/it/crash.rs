@@ -192,21 +192,11 @@ fn sigint_exits_130_after_a_clean_checkpoint_and_resume_completes() {
     let mut child = job.spawn("single", &[], &[]);
     wait_for_windows(&dst, &mut child, 5);
     let sent = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::harness::bin::sigint(child);
     assert!(
         sent.elapsed() < Duration::from_secs(5),
         "took {:?} to stop",
         sent.elapsed()
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("pgsync resume"));
     let status = job.status();
@@ -298,22 +288,11 @@ fn sigkill_during_the_deferred_key_build_then_resume_builds_it_without_recopying
 #[test]
 fn rows_moved_during_a_load_without_key_are_deduplicated_when_the_key_is_built() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
-    // 1M small rows: far more than the read-ahead can hold (4 MiB), so the window the row
-    // moves to is read after the move.
-    fixtures::ints(&src, 1_000_000);
-    let job =
-        Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "5000", "--max-rate", "200000"]);
-    let child = job.spawn("single", &[], &[]);
-    crate::harness::wait_until("the load to start", || {
-        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM t") >= 1000
-    });
     // Rows 5 and 6 (already copied, no key yet) move to cursors the load has not reached.
-    src.exec("UPDATE t SET updated = 999000 + id, v = 'moved' WHERE id IN (5, 6)");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    fixtures::move_rows_mid_load(
+        &src,
+        &dst,
+        "UPDATE t SET updated = 999000 + id, v = 'moved' WHERE id IN (5, 6)",
     );
     assert_tables_equal(&src, &dst, "t", "id");
     assert_eq!(

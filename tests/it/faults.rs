@@ -151,17 +151,7 @@ fn continuous_keeps_a_changing_source_in_sync_until_sigint() {
     }
     // The inserts carry the highest cursors of each round: once they are all in, the pass
     // that started after the round's commit has finished, updates included.
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::bin::sigint(child);
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
 
@@ -271,16 +261,6 @@ fn continuous_survives_a_server_restart() {
     wait_until("the copy to catch up after the restart", || {
         crate::harness::count_or_zero(&dst, "SELECT count(*) FROM transactions") == expected
     });
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::bin::sigint(child);
     assert_tables_equal(&src, &dst, "transactions", "id");
 }

@@ -204,25 +204,13 @@ fn a_timestamp_cursor_and_an_existing_empty_destination_table_work() {
 #[test]
 fn a_row_that_moves_forward_during_a_fresh_load_is_applied_once_through_the_upsert_fallback() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
-    // 1M small rows: far more than the read-ahead can hold (4 MiB), so the window the row
-    // moves to is read after the move.
-    fixtures::ints(&src, 1_000_000);
-    // An existing, empty destination with its key: the load appends into it directly.
+    // An existing, empty destination with its key: the load appends into it directly, and
+    // row 5 (already copied) moves to a cursor the load has not reached yet.
     dst.exec("CREATE TABLE t (id int PRIMARY KEY, updated bigint NOT NULL, v text)");
-    // Paced windows (5,000 rows at 200,000 rows/s) so the update lands mid-load.
-    let job =
-        Pgsync::new(&src.url(), &dst.url(), "t").with(&["-c", "5000", "--max-rate", "200000"]);
-    let child = job.spawn("single", &[], &[]);
-    crate::harness::wait_until("the load to start", || {
-        crate::harness::count_or_zero(&dst, "SELECT count(*) FROM t") >= 1000
-    });
-    // Row 5 (already copied) moves to a cursor the load has not reached yet.
-    src.exec("UPDATE t SET updated = 999000, v = 'moved' WHERE id = 5");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    fixtures::move_rows_mid_load(
+        &src,
+        &dst,
+        "UPDATE t SET updated = 999000, v = 'moved' WHERE id = 5",
     );
     assert_tables_equal(&src, &dst, "t", "id");
     assert_eq!(

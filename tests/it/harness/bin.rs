@@ -104,3 +104,20 @@ impl Pgsync {
         )
     }
 }
+
+/// Sends SIGINT to a spawned pgsync, waits, and asserts it exited 130 (interrupted after a
+/// clean checkpoint), explaining a mismatch with its stderr.
+pub fn sigint(child: Child) -> Output {
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -67,3 +67,27 @@ pub fn ints(db: &TestDb, rows: u64) {
          INSERT INTO t SELECT g, g, 'v' || g FROM generate_series(1, {rows}) g;"
     ));
 }
+
+/// Starts a paced fresh load of `fixtures::ints` (1M rows: more than the read-ahead holds),
+/// runs `update` once 1,000 rows are in — moving already-copied rows to cursors the load has
+/// not reached — and waits for the load to succeed.
+pub fn move_rows_mid_load(src: &TestDb, dst: &TestDb, update: &str) {
+    ints(src, 1_000_000);
+    let job = super::Pgsync::new(&src.url(), &dst.url(), "t").with(&[
+        "-c",
+        "5000",
+        "--max-rate",
+        "200000",
+    ]);
+    let child = job.spawn("single", &[], &[]);
+    super::wait_until("the load to start", || {
+        super::count_or_zero(dst, "SELECT count(*) FROM t") >= 1000
+    });
+    src.exec(update);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -7,19 +7,16 @@ use crate::failpoint;
 use crate::state::records::{PassRecord, WindowRecord, WindowStatus};
 use crate::state::{JobState, StateError};
 
-/// Advances the pass past a committed window (pure).
-pub fn advance(pass: &mut PassRecord, outcome: &WindowOutcome) {
+/// Advances the window's slice past a committed window (pure). Window numbers are given
+/// out when a window starts (`PassRecord::next_window`), not here.
+pub fn advance(pass: &mut PassRecord, window: &WindowRecord, outcome: &WindowOutcome) {
     pass.rows_read += outcome.rows_read;
     pass.rows_written += outcome.rows_written;
     pass.windows_committed += 1;
-    pass.next_window += 1;
-    if outcome.slice_done {
-        pass.current_slice += 1;
-        if let Some(next) = pass.slices.get(pass.current_slice) {
-            pass.position = next.lower.clone();
-        }
-    } else {
-        pass.position = outcome.end.clone();
+    if let Some(slice) = pass.progress.get_mut(window.slice) {
+        slice.position = outcome.end.clone();
+        slice.done = outcome.slice_done;
+        slice.last_window = Some(window.window);
     }
 }
 
@@ -34,7 +31,7 @@ pub fn commit(
     window.status = WindowStatus::Committed;
     window.rows_read = outcome.rows_read;
     window.rows_written = outcome.rows_written;
-    advance(pass, outcome);
+    advance(pass, window, outcome);
     state.checkpoint(window, pass)?;
     failpoint::hit(failpoint::AFTER_CHECKPOINT);
     Ok(())

@@ -233,6 +233,10 @@ pub struct JobArgs {
     /// Columns of a unique, NOT NULL index to use as the key when the table has no primary key (comma-separated).
     #[arg(env = "PGSYNC_KEY", long, value_name = "COLUMNS")]
     pub key: Option<String>,
+    /// Slices copied at once, each by its own source reader and destination writer (1-32).
+    /// The source sees this many concurrent reads; `--max-rate` caps them together.
+    #[arg(env = "PGSYNC_JOBS", short = 'j', long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub jobs: u64,
     /// Throttle: read at most this many rows per second from the source.
     #[arg(env = "PGSYNC_MAX_RATE", long, value_name = "ROWS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rate: Option<u64>,

@@ -45,6 +45,8 @@ pub struct JobSpec {
     pub key: Option<Vec<String>>,
     /// Source read throttle, rows per second.
     pub max_rate: Option<u64>,
+    /// Slices copied at once (`--jobs`).
+    pub jobs: usize,
     /// How progress and notes are written.
     pub output: crate::progress::Output,
 }
@@ -122,6 +124,7 @@ impl JobSpec {
             lookback: args.lookback,
             key,
             max_rate: args.max_rate,
+            jobs: args.jobs as usize,
             output,
         })
     }

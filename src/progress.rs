@@ -155,7 +155,7 @@ impl Progress {
         let per_sec = rate(pass.rows_read.saturating_sub(self.rows_at_start), secs);
         let estimate = pass.estimated_rows().max(pass.rows_read);
         let eta = (per_sec > 0.0).then(|| (estimate - pass.rows_read) as f64 / per_sec);
-        let slice = (pass.current_slice + 1).min(pass.slices.len());
+        let slice = pass.slices_done();
         let mut err = std::io::stderr();
         if self.out.json {
             let v = serde_json::json!({
@@ -163,13 +163,13 @@ impl Progress {
                 "slice": slice, "slices": pass.slices.len(), "windows": pass.windows_committed,
                 "rows_read": pass.rows_read, "rows_written": pass.rows_written, "rows_estimated": estimate,
                 "rows_per_second": per_sec.round(), "eta_seconds": eta.map(f64::round),
-                "position": pass.position.to_string(),
+                "position": pass.position().to_string(),
             });
             let _ = writeln!(err, "{v}");
             return;
         }
         let line = format!(
-            "pass {} slice {slice}/{}: {} rows of ~{estimate} ({:.0}%), {} windows, {:.0} rows/s, eta {}",
+            "pass {} slices {slice}/{} done: {} rows of ~{estimate} ({:.0}%), {} windows, {:.0} rows/s, eta {}",
             pass.pass,
             pass.slices.len(),
             pass.rows_read,
@@ -182,7 +182,7 @@ impl Progress {
             let _ = write!(err, "\r\x1b[2K{line}");
             self.drawn = true;
         } else if self.out.verbose {
-            let _ = writeln!(err, "pgsync: {line}; committed up to {}", pass.position);
+            let _ = writeln!(err, "pgsync: {line}; committed up to {}", pass.position());
         } else {
             let _ = writeln!(err, "pgsync: {line}");
         }

@@ -28,6 +28,58 @@ pub struct Receipt {
     pub rows_read: u64,
     /// Rows inserted or changed.
     pub rows_written: u64,
+    /// Where the pass could go on from if the local state were lost: every window up to
+    /// this point was committed when this window started (`None` in receipts written
+    /// before release 0.3).
+    pub resume: Option<Resume>,
+}
+
+/// A point up to which a pass is committed, with a rank that grows as the pass advances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    /// Rank: a higher rank is a later point of the same pass.
+    pub rank: u64,
+    /// The position.
+    pub from: Position,
+}
+
+/// What the receipts say about a job's latest pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassReceipts {
+    /// The receipt with the highest window number.
+    pub last: Receipt,
+    /// The last receipt of each slice that has one (slices with windows, in slice order).
+    pub slices: Vec<Receipt>,
+    /// Some receipt says the pass finished.
+    pub finished: bool,
+    /// The highest-ranked resume point among the receipts, if any has one.
+    pub resume: Option<Resume>,
+}
+
+impl PassReceipts {
+    /// Builds the summary from the last receipt of each slice and the best resume point.
+    pub fn from_slices(slices: Vec<Receipt>, resume: Option<Resume>) -> Option<Self> {
+        let last = slices.iter().max_by_key(|r| r.window)?.clone();
+        Some(PassReceipts {
+            finished: slices.iter().any(|r| r.pass_finished),
+            last,
+            slices,
+            resume,
+        })
+    }
+
+    /// The last receipt of a slice.
+    pub fn slice(&self, index: usize) -> Option<&Receipt> {
+        self.slices.iter().find(|r| r.slice == index)
+    }
+
+    /// Where a pass known only from its receipts goes on from: the best resume point, or
+    /// (receipts of a release that copied slices strictly in order) the last window's end.
+    pub fn resume_from(&self) -> Position {
+        self.resume
+            .as_ref()
+            .map_or_else(|| self.last.end.clone(), |r| r.from.clone())
+    }
 }
 
 /// The receipts table of a destination.
@@ -49,9 +101,26 @@ impl Receipts {
             .get(0))
     }
 
-    /// Creates schema and table when missing.
+    /// Creates schema and table when missing; adds the columns of later releases to a
+    /// table an earlier release created.
     pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
         if self.exists(client)? {
+            let current: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass \
+                       AND attname = 'resume_rank' AND NOT attisdropped)",
+                    &[&self.table.sql()],
+                )
+                .on(Side::Destination, DOING)?
+                .get(0);
+            if !current {
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS resume_rank bigint, \
+                     ADD COLUMN IF NOT EXISTS resume_from jsonb",
+                    self.table.sql()
+                );
+                client.batch_execute(&sql).on(Side::Destination, DOING)?;
+            }
             return Ok(());
         }
         let schema_exists: bool = client
@@ -73,7 +142,7 @@ impl Receipts {
                job text NOT NULL, pass bigint NOT NULL, window_no bigint NOT NULL, slice integer NOT NULL, \
                end_position jsonb NOT NULL, slice_done boolean NOT NULL, pass_finished boolean NOT NULL, \
                pass_upper text, rows_read bigint NOT NULL, rows_written bigint NOT NULL, \
-               committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, pass, window_no))",
+               resume_rank bigint, resume_from jsonb, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, pass, window_no))",
             self.table.sql()
         ));
         client.batch_execute(&sql).on(Side::Destination, DOING)
@@ -86,16 +155,20 @@ impl Receipts {
         job: &str,
         r: &Receipt,
     ) -> Result<(), DbError> {
-        let end = serde_json::to_string(&r.end).unwrap_or_default();
+        let json = |p: &Position| literal(&serde_json::to_string(p).unwrap_or_default());
+        let (rank, from) = r.resume.as_ref().map_or(("NULL".to_string(), "NULL".to_string()), |x| {
+            (x.rank.to_string(), format!("{}::jsonb", json(&x.from)))
+        });
         let sql = format!(
-            "INSERT INTO {} (job, pass, window_no, slice, end_position, slice_done, pass_finished, pass_upper, rows_read, rows_written) \
-             VALUES ({}, {}, {}, {}, {}::jsonb, {}, {}, {}, {}, {})",
+            "INSERT INTO {} (job, pass, window_no, slice, end_position, slice_done, pass_finished, pass_upper, \
+             rows_read, rows_written, resume_rank, resume_from) \
+             VALUES ({}, {}, {}, {}, {}::jsonb, {}, {}, {}, {}, {}, {rank}, {from})",
             self.table.sql(),
             literal(job),
             r.pass,
             r.window,
             r.slice,
-            literal(&end),
+            json(&r.end),
             r.slice_done,
             r.pass_finished,
             r.pass_upper.as_deref().map_or("NULL".to_string(), literal),
@@ -105,37 +178,43 @@ impl Receipts {
         txn.batch_execute(&sql).on(Side::Destination, DOING)
     }
 
-    /// The latest receipt of a job, `None` when there is none (or no table).
-    pub fn last(
+    /// What the receipts say about the job's latest pass; `None` when there are none (or
+    /// no table). Rows are read as JSON so that a table of an earlier release (without the
+    /// resume columns) reads the same.
+    pub fn latest(
         &self,
         client: &mut postgres::Client,
         job: &str,
-    ) -> Result<Option<Receipt>, DbError> {
+    ) -> Result<Option<PassReceipts>, DbError> {
         if !self.exists(client)? {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT pass, window_no, slice, end_position::text, slice_done, pass_finished, pass_upper, rows_read, rows_written \
-             FROM {} WHERE job = $1 ORDER BY pass DESC, window_no DESC LIMIT 1",
-            self.table.sql()
+        let t = self.table.sql();
+        let of_pass = format!(
+            "FROM {t} r WHERE job = $1 AND pass = (SELECT max(pass) FROM {t} WHERE job = $1)"
         );
-        let row = client
-            .query_opt(&sql, &[&job])
-            .on(Side::Destination, "reading receipts")?;
-        Ok(row.and_then(|r| {
-            let end: String = r.get(3);
-            Some(Receipt {
-                pass: r.get::<_, i64>(0) as u64,
-                window: r.get::<_, i64>(1) as u64,
-                slice: r.get::<_, i32>(2) as usize,
-                end: serde_json::from_str(&end).ok()?,
-                slice_done: r.get(4),
-                pass_finished: r.get(5),
-                pass_upper: r.get(6),
-                rows_read: r.get::<_, i64>(7) as u64,
-                rows_written: r.get::<_, i64>(8) as u64,
-            })
-        }))
+        let doing = "reading receipts";
+        let slices = client
+            .query(
+                &format!("SELECT DISTINCT ON (slice) to_jsonb(r)::text {of_pass} ORDER BY slice, window_no DESC"),
+                &[&job],
+            )
+            .on(Side::Destination, doing)?
+            .iter()
+            .filter_map(|row| parse_receipt(&row.get::<_, String>(0)))
+            .collect();
+        let resume = client
+            .query_opt(
+                &format!(
+                    "SELECT to_jsonb(r)::text {of_pass} AND to_jsonb(r)->'resume_rank' <> 'null' \
+                     ORDER BY (to_jsonb(r)->>'resume_rank')::bigint DESC LIMIT 1"
+                ),
+                &[&job],
+            )
+            .on(Side::Destination, doing)?
+            .and_then(|row| parse_receipt(&row.get::<_, String>(0)))
+            .and_then(|r| r.resume);
+        Ok(PassReceipts::from_slices(slices, resume))
     }
 
     /// The upper bound of the job's last finished pass, per the receipts.
@@ -172,5 +251,57 @@ impl Receipts {
             .execute(&sql, &[&job, &(pass as i64)])
             .on(Side::Destination, "pruning old receipts")?;
         Ok(())
+    }
+}
+
+/// A receipt from its row as JSON (`to_jsonb(r)`); `None` when it does not parse.
+fn parse_receipt(text: &str) -> Option<Receipt> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let u = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    let b = |k: &str| v.get(k).and_then(serde_json::Value::as_bool);
+    let position = |k: &str| serde_json::from_value::<Position>(v.get(k)?.clone()).ok();
+    let resume = match (u("resume_rank"), position("resume_from")) {
+        (Some(rank), Some(from)) => Some(Resume { rank, from }),
+        _ => None,
+    };
+    Some(Receipt {
+        pass: u("pass")?,
+        window: u("window_no")?,
+        slice: usize::try_from(u("slice")?).ok()?,
+        end: position("end_position")?,
+        slice_done: b("slice_done")?,
+        pass_finished: b("pass_finished")?,
+        pass_upper: v.get("pass_upper").and_then(|p| p.as_str().map(str::to_string)),
+        rows_read: u("rows_read")?,
+        rows_written: u("rows_written")?,
+        resume,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_of_both_releases_parse() {
+        let old = r#"{"job": "j", "pass": 2, "window_no": 7, "slice": 1, "end_position": {"AfterCursor": "10"},
+            "slice_done": true, "pass_finished": false, "pass_upper": "20", "rows_read": 5, "rows_written": 4,
+            "committed_at": "2026-11-25T01:00:00+00:00"}"#;
+        let r = parse_receipt(old).unwrap();
+        assert_eq!((r.pass, r.window, r.slice, r.resume), (2, 7, 1, None));
+        assert_eq!(r.end, Position::AfterCursor("10".into()));
+        let new = old.replace(
+            r#""rows_written": 4,"#,
+            r#""rows_written": 4, "resume_rank": 1099511627777, "resume_from": "Start","#,
+        );
+        let r = parse_receipt(&new).unwrap();
+        assert_eq!(
+            r.resume,
+            Some(Resume {
+                rank: (1 << 40) + 1,
+                from: Position::Start
+            })
+        );
+        assert!(parse_receipt(r#"{"pass": 1}"#).is_none());
     }
 }

@@ -82,8 +82,9 @@ pub struct Databases {
 impl Databases {
     /// Connects both sides and runs every check that can refuse the job. Writes nothing.
     pub fn open(spec: &JobSpec) -> Result<Databases, Error> {
-        let source = SidePool::open(Side::Source, &spec.source, &spec.job_id, spec.limits)?;
-        let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits)?;
+        let connections = spec.jobs as u32 + 2; // the planner's, one per worker, one spare
+        let source = SidePool::open(Side::Source, &spec.source, &spec.job_id, spec.limits, connections)?;
+        let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits, connections)?;
         let mut src = source.get()?;
         let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
         let shape = catalog::check_source(

@@ -95,7 +95,7 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
         pass: state.pass()?.map(|p| PassView {
             number: p.pass,
             finished: p.is_finished(),
-            slices_done: p.current_slice.min(p.slices.len()),
+            slices_done: p.slices_done(),
             slices_total: p.slices.len(),
             windows_committed: p.windows_committed,
             windows_estimated: p
@@ -104,7 +104,7 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
                 .max(p.windows_committed),
             rows_read: p.rows_read,
             rows_estimated: p.estimated_rows(),
-            position: p.position.to_string(),
+            position: p.position().to_string(),
             upper: p.upper.clone(),
             windows_reconciled: p.windows_reconciled,
             started_unix: p.started_unix,

@@ -1,129 +1,332 @@
-//! The windows of a pass, one after the other, each applied, committed and checkpointed.
-//! With built-in cursor and key types the source is read ahead on its own thread
-//! (`copy::readahead`), so it keeps reading while the destination commits; otherwise, and
-//! for the rest of a pass whose append met a row already there, windows are read and applied
-//! in turn (`copy::apply_window`). Either way the checkpoint protocol is the same.
+//! The windows of a pass. `--jobs` workers (one by default) each take the next slice that
+//! is neither done nor taken and copy its windows in key order, on their own source and
+//! destination connections; slices are disjoint, so workers never touch the same rows.
+//! With built-in cursor and key types each worker reads its slice ahead on a thread of its
+//! own (`copy::readahead`) while its destination side commits; otherwise windows are read
+//! and applied in turn (`copy::apply_window`). Every window follows the checkpoint
+//! protocol; the pass record is shared behind a lock (the `Ledger`), which alone gives out
+//! window numbers and records progress.
 
 use crate::checkpoint;
 use crate::copy::readahead::{ReadAhead, ReadPlan};
-use crate::copy::{self, WindowAt, WindowOutcome, WindowPlan};
+use crate::copy::{self, staging, WindowAt, WindowOutcome, WindowPlan};
+use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::progress::Progress;
+use crate::receipts::{Receipt, Resume};
 use crate::session::Session;
 use crate::shutdown;
 use crate::state::records::{ApplyMode, PassRecord, WindowRecord, WindowStatus};
+use postgres::types::Type;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Runs the pass's remaining windows. Returns false when stopped by SIGINT/SIGTERM.
+/// Runs the pass's remaining windows with up to `session.spec.jobs` workers, then writes
+/// the receipt that closes the pass when no window's receipt did. Returns false when
+/// stopped by SIGINT/SIGTERM.
 pub fn run(
     session: &Session,
     pass: &mut PassRecord,
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    plan: &mut WindowPlan<'_>,
+    plan: &WindowPlan<'_>,
     progress: &mut Progress,
     started: Instant,
 ) -> Result<bool, Error> {
-    let rows_before = pass.rows_read;
-    let mut pace = Pace {
+    let left = pass.progress.iter().filter(|p| !p.done).count();
+    let workers = session.spec.jobs.clamp(1, left.max(1));
+    let ledger = Ledger {
         session,
         started,
-        rows_before,
-        last_live: Instant::now(),
+        rows_before: pass.rows_read,
+        inner: Mutex::new(Inner {
+            taken: vec![false; pass.slices.len()],
+            pass: pass.clone(),
+            progress,
+            last_live: Instant::now(),
+            stop: false,
+            closed: false,
+        }),
     };
-    if let Some(watched) = copy::watched_columns(&session.shape, &session.ks) {
-        if !pass.is_finished() {
+    let results: Vec<Result<bool, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| ledger.worker(plan)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(Error::Interrupted)))
+            .collect()
+    });
+    let inner = ledger.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+    *pass = inner.pass;
+    let mut finished = true;
+    for result in results {
+        finished &= result?;
+    }
+    if finished && pass.is_finished() && !inner.closed {
+        close_pass(session, pass, plan)?;
+    }
+    Ok(finished && pass.is_finished())
+}
+
+/// The pass shared by the workers.
+struct Ledger<'a, 'p> {
+    session: &'a Session,
+    started: Instant,
+    rows_before: u64,
+    inner: Mutex<Inner<'p>>,
+}
+
+struct Inner<'p> {
+    pass: PassRecord,
+    /// Slices a worker has taken.
+    taken: Vec<bool>,
+    progress: &'p mut Progress,
+    last_live: Instant,
+    /// A worker failed: the others stop after their current window.
+    stop: bool,
+    /// A committed window's receipt said the pass finished.
+    closed: bool,
+}
+
+/// What a worker needs to start a window.
+struct Start {
+    record: WindowRecord,
+    slice: crate::plan::Slice,
+    last_slice: bool,
+    resume: Resume,
+    apply: ApplyMode,
+    upper: Option<String>,
+}
+
+impl<'p> Ledger<'_, 'p> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<'p>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One worker: slice after slice until none is left. False when interrupted.
+    fn worker(&self, plan: &WindowPlan<'_>) -> Result<bool, Error> {
+        let result = self.slices(plan);
+        if !matches!(result, Ok(true)) {
+            self.lock().stop = true;
+        }
+        result
+    }
+
+    fn slices(&self, plan: &WindowPlan<'_>) -> Result<bool, Error> {
+        let session = self.session;
+        let mut dst = session.dest.get()?;
+        staging::create(&mut dst, &session.shape)?;
+        let watched = copy::watched_columns(&session.shape, &session.ks);
+        let mut src = match watched {
+            Some(_) => None,
+            None => Some(session.source.get()?),
+        };
+        while let Some(index) = self.take_slice() {
+            let done = match (&watched, src.as_mut()) {
+                (Some(w), _) => self.slice_streamed(plan, index, &mut dst, w)?,
+                (None, Some(src)) => self.slice_in_turn(plan, index, src, &mut dst)?,
+                (None, None) => unreachable!("a source connection is held when not streaming"),
+            };
+            if !done {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The first slice neither done nor taken.
+    fn take_slice(&self) -> Option<usize> {
+        let mut inner = self.lock();
+        if inner.stop {
+            return None;
+        }
+        let index =
+            (0..inner.taken.len()).find(|&i| !inner.taken[i] && !inner.pass.progress[i].done)?;
+        inner.taken[index] = true;
+        Some(index)
+    }
+
+    /// The slice's windows, read ahead. An append that meets a row already in the target
+    /// (a row moved forward during the load) switches the pass to upsert and reads the
+    /// slice again from its last committed window.
+    fn slice_streamed(
+        &self,
+        plan: &WindowPlan<'_>,
+        index: usize,
+        dst: &mut postgres::Client,
+        watched: &[(usize, Type)],
+    ) -> Result<bool, Error> {
+        loop {
+            let (slice, from) = {
+                let inner = self.lock();
+                let p = &inner.pass;
+                (p.slices[index].clone(), p.progress[index].position.clone())
+            };
             let reader = ReadAhead::start(
-                session.source.get()?,
+                self.session.source.get()?,
                 ReadPlan {
-                    shape: session.shape.clone(),
-                    ks: session.ks.clone(),
-                    slices: pass.slices.clone(),
-                    start_slice: pass.current_slice,
-                    start: pass.position.clone(),
+                    shape: self.session.shape.clone(),
+                    ks: self.session.ks.clone(),
+                    slices: vec![slice],
+                    start_slice: 0,
+                    start: from,
                     window_rows: plan.window_rows,
-                    watched,
+                    watched: watched.to_vec(),
                 },
             );
-            let streamed = drive(session, pass, progress, &mut pace, |at, hook| {
+            let attempted = std::cell::Cell::new(ApplyMode::Upsert);
+            let streamed = self.windows(plan, index, |plan, at, hook| {
+                attempted.set(plan.apply);
                 copy::apply_streamed(dst, plan, at, &reader, hook)
             });
             match streamed {
                 Err(Error::Db(e))
-                    if plan.apply == ApplyMode::Append
-                        && e.code.as_deref() == Some(copy::UNIQUE_VIOLATION) =>
+                    if e.code.as_deref() == Some(copy::UNIQUE_VIOLATION)
+                        && attempted.get() == ApplyMode::Append =>
                 {
-                    // A row moved forward during the load and was met again: the rest of
-                    // the pass goes through the upsert, window by window.
                     drop(reader);
-                    plan.apply = ApplyMode::Upsert;
-                    pass.apply = ApplyMode::Upsert;
-                    session.state.record_pass(pass)?;
+                    self.switch_to_upsert()?;
                 }
                 other => return other,
             }
         }
     }
-    drive(session, pass, progress, &mut pace, |at, hook| {
-        copy::apply_window(src, dst, plan, at, hook)
-    })
-}
 
-/// The windows in order, each applied by `apply` (read-ahead or read-then-apply), then
-/// checkpointed. False when interrupted.
-fn drive<A>(
-    session: &Session,
-    pass: &mut PassRecord,
-    progress: &mut Progress,
-    pace: &mut Pace<'_>,
-    mut apply: A,
-) -> Result<bool, Error>
-where
-    A: FnMut(
-        &WindowAt<'_>,
-        &mut dyn FnMut(&WindowOutcome) -> Result<(), Error>,
-    ) -> Result<WindowOutcome, Error>,
-{
-    while !pass.is_finished() {
-        if shutdown::requested() {
-            return Ok(false);
-        }
-        let (slice, mut window) = next_window(pass);
-        let at = window_at(pass, &slice);
-        let state = &session.state;
-        let applied = apply(&at, &mut |o| record_in_flight(state, &mut window, o));
-        if !after_window(session, pass, &mut window, applied, progress, pace)? {
-            return Ok(false);
+    /// The slice's windows, each read then applied (types the read-ahead cannot print).
+    fn slice_in_turn(
+        &self,
+        plan: &WindowPlan<'_>,
+        index: usize,
+        src: &mut postgres::Client,
+        dst: &mut postgres::Client,
+    ) -> Result<bool, Error> {
+        self.windows(plan, index, |plan, at, hook| {
+            copy::apply_window(src, dst, plan, at, hook)
+        })
+    }
+
+    /// The rest of one slice's windows, each applied by `apply`, then checkpointed.
+    /// True when the slice is done, false when interrupted.
+    fn windows<A>(&self, plan: &WindowPlan<'_>, index: usize, mut apply: A) -> Result<bool, Error>
+    where
+        A: FnMut(
+            &WindowPlan<'_>,
+            &WindowAt<'_>,
+            &mut dyn FnMut(&WindowOutcome) -> Result<(), Error>,
+        ) -> Result<WindowOutcome, Error>,
+    {
+        loop {
+            if shutdown::requested() || self.lock().stop {
+                return Ok(false);
+            }
+            let mut start = self.start_window(index);
+            let from = start.record.lower.clone();
+            let at = WindowAt {
+                pass: start.record.pass,
+                window: start.record.window,
+                slice_index: index,
+                slice: &start.slice,
+                last_slice: start.last_slice,
+                pass_upper: start.upper.as_deref(),
+                from: &from,
+                resume: Some(start.resume.clone()),
+            };
+            let this_plan = WindowPlan {
+                apply: start.apply,
+                ..*plan
+            };
+            let state = &self.session.state;
+            let outcome = match apply(&this_plan, &at, &mut |o| {
+                record_in_flight(state, &mut start.record, o)
+            }) {
+                Ok(o) => o,
+                Err(Error::Interrupted) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let ends_pass = start.last_slice && outcome.slice_done;
+            if !self.commit(&mut start.record, &outcome, ends_pass)? {
+                return Ok(false);
+            }
+            if outcome.slice_done {
+                return Ok(true);
+            }
         }
     }
-    Ok(true)
-}
 
-/// The slice and the in-flight record of the pass's next window.
-fn next_window(pass: &PassRecord) -> (crate::plan::Slice, WindowRecord) {
-    let record = WindowRecord {
-        pass: pass.pass,
-        window: pass.next_window,
-        slice: pass.current_slice,
-        lower: pass.position.clone(),
-        end: pass.position.clone(),
-        slice_done: false,
-        rows_read: 0,
-        rows_written: 0,
-        status: WindowStatus::InFlight,
-    };
-    (pass.slices[pass.current_slice].clone(), record)
-}
+    /// Gives the slice's next window its number and in-flight record.
+    fn start_window(&self, index: usize) -> Start {
+        let mut inner = self.lock();
+        let pass = &mut inner.pass;
+        let number = pass.next_window;
+        pass.next_window += 1;
+        let lower = pass.progress[index].position.clone();
+        let (rank, from) = pass.resume_point();
+        Start {
+            record: WindowRecord {
+                pass: pass.pass,
+                window: number,
+                slice: index,
+                lower: lower.clone(),
+                end: lower,
+                slice_done: false,
+                rows_read: 0,
+                rows_written: 0,
+                status: WindowStatus::InFlight,
+            },
+            slice: pass.slices[index].clone(),
+            last_slice: pass
+                .progress
+                .iter()
+                .enumerate()
+                .all(|(i, p)| i == index || p.done),
+            resume: Resume { rank, from },
+            apply: pass.apply,
+            upper: pass.upper.clone(),
+        }
+    }
 
-fn window_at<'a>(pass: &'a PassRecord, slice: &'a crate::plan::Slice) -> WindowAt<'a> {
-    WindowAt {
-        pass: pass.pass,
-        window: pass.next_window,
-        slice_index: pass.current_slice,
-        slice,
-        last_slice: pass.current_slice + 1 == pass.slices.len(),
-        pass_upper: pass.upper.as_deref(),
-        from: &pass.position,
+    /// Checkpoints a committed window, reports progress, keeps `--max-rate`. False:
+    /// interrupted.
+    fn commit(
+        &self,
+        window: &mut WindowRecord,
+        outcome: &WindowOutcome,
+        ends_pass: bool,
+    ) -> Result<bool, Error> {
+        let session = self.session;
+        let rows_read = {
+            let mut inner = self.lock();
+            let inner = &mut *inner;
+            checkpoint::commit(&session.state, &mut inner.pass, window, outcome)?;
+            inner.closed |= ends_pass;
+            inner.progress.update(&inner.pass);
+            if inner.last_live.elapsed() >= Duration::from_secs(1) {
+                crate::status::write_live(&session.spec, &session.state);
+                inner.last_live = Instant::now();
+            }
+            inner.pass.rows_read
+        };
+        if let Some(rate) = session.spec.max_rate {
+            // --max-rate: all workers together stay at or under the rows/s asked for,
+            // measured over this run.
+            let due =
+                Duration::from_secs_f64((rows_read - self.rows_before) as f64 / rate as f64);
+            if !shutdown::sleep(due.saturating_sub(self.started.elapsed())) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// A window met a row already in the target: the pass continues as upsert (another
+    /// worker may have switched it already).
+    fn switch_to_upsert(&self) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner.pass.apply == ApplyMode::Upsert {
+            return Ok(());
+        }
+        inner.pass.apply = ApplyMode::Upsert;
+        self.session.state.record_pass(&inner.pass)?;
+        Ok(())
     }
 }
 
@@ -138,40 +341,30 @@ fn record_in_flight(
     state.record_window(window).map_err(Error::from)
 }
 
-/// Throttle and live-status timing shared by both loops.
-struct Pace<'a> {
-    session: &'a Session,
-    started: Instant,
-    rows_before: u64,
-    last_live: Instant,
-}
-
-/// Checkpoints a committed window, reports progress, keeps `--max-rate`. False: interrupted.
-fn after_window(
-    session: &Session,
-    pass: &mut PassRecord,
-    window: &mut WindowRecord,
-    applied: Result<WindowOutcome, Error>,
-    progress: &mut Progress,
-    pace: &mut Pace<'_>,
-) -> Result<bool, Error> {
-    let outcome = match applied {
-        Ok(o) => o,
-        Err(Error::Interrupted) => return Ok(false),
-        Err(e) => return Err(e),
+/// The receipt that says the pass finished, when its last windows ended their slices at
+/// the same time and none could say it: its own transaction, no rows.
+fn close_pass(session: &Session, pass: &mut PassRecord, plan: &WindowPlan<'_>) -> Result<(), Error> {
+    let doing = "closing the pass";
+    let mut dst = session.dest.get()?;
+    let end = pass.end();
+    let receipt = Receipt {
+        pass: pass.pass,
+        window: pass.next_window,
+        slice: pass.slices.len(),
+        end: end.clone(),
+        slice_done: true,
+        pass_finished: true,
+        pass_upper: pass.upper.clone(),
+        rows_read: 0,
+        rows_written: 0,
+        resume: Some(Resume {
+            rank: (pass.slices.len() as u64) << 40,
+            from: end,
+        }),
     };
-    checkpoint::commit(&session.state, pass, window, &outcome)?;
-    progress.update(pass);
-    if pace.last_live.elapsed() >= Duration::from_secs(1) {
-        crate::status::write_live(&pace.session.spec, &session.state);
-        pace.last_live = Instant::now();
-    }
-    if let Some(rate) = session.spec.max_rate {
-        // --max-rate: stay at or under the rows/s asked for, measured over this run.
-        let due = Duration::from_secs_f64((pass.rows_read - pace.rows_before) as f64 / rate as f64);
-        if !shutdown::sleep(due.saturating_sub(pace.started.elapsed())) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    pass.next_window += 1;
+    let mut txn = dst.transaction().on(Side::Destination, doing)?;
+    plan.receipts.insert(&mut txn, plan.job_id, &receipt)?;
+    txn.commit().on(Side::Destination, doing)?;
+    Ok(())
 }

@@ -28,7 +28,7 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
             "new"
         }
     );
-    println!("from:       {}", p.position);
+    println!("from:       {}", p.position());
     println!(
         "up to:      cursor <= {}",
         p.upper.as_deref().unwrap_or("- (no rows with a cursor)")
@@ -42,23 +42,25 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
                 "create the destination, append, build its primary key at the end (fresh load)",
         }
     );
-    let left = &p.slices[p.current_slice.min(p.slices.len())..];
-    let rows: u64 = left.iter().map(|s| s.estimated_rows).sum();
+    let left: Vec<_> = p
+        .slices
+        .iter()
+        .zip(&p.progress)
+        .enumerate()
+        .filter(|(_, (_, progress))| !progress.done)
+        .collect();
+    let rows: u64 = left.iter().map(|(_, (s, _))| s.estimated_rows).sum();
     println!(
         "estimate:   ~{rows} rows in {} slice(s), ~{} window(s) of {window_rows} rows",
         left.len(),
         rows.div_ceil(window_rows)
     );
-    for (i, s) in left.iter().enumerate() {
+    for (i, (s, progress)) in left {
         let extent = match &s.kind {
-            SliceKind::Range { upper } => format!("{} .. cursor <= {upper}", s.lower),
+            SliceKind::Range { upper } => format!("{} .. cursor <= {upper}", progress.position),
             SliceKind::NullCursor => "rows whose cursor IS NULL".to_string(),
         };
-        println!(
-            "  slice {}: ~{} rows, {extent}",
-            p.current_slice + i,
-            s.estimated_rows
-        );
+        println!("  slice {i}: ~{} rows, {extent}", s.estimated_rows);
     }
     if p.slices.is_empty() {
         println!("nothing to copy");

@@ -16,7 +16,7 @@ use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::error::Error;
 use crate::failpoint;
 use crate::plan::{KeySpace, Position, Slice, SliceKind};
-use crate::receipts::{Receipt, Receipts};
+use crate::receipts::{Receipt, Receipts, Resume};
 use crate::state::records::ApplyMode;
 use postgres::types::{ToSql, Type};
 use readahead::{Msg, ReadAhead};
@@ -40,6 +40,7 @@ pub struct WindowOutcome {
 pub const UNIQUE_VIOLATION: &str = "23505";
 
 /// Everything fixed for the windows of a pass.
+#[derive(Clone, Copy)]
 pub struct WindowPlan<'a> {
     /// Target shape.
     pub shape: &'a TableShape,
@@ -67,8 +68,11 @@ pub struct WindowAt<'a> {
     pub slice_index: usize,
     /// The slice.
     pub slice: &'a Slice,
-    /// The slice is the pass's last.
+    /// Every other slice of the pass is done: when this window ends its slice, it ends
+    /// the pass.
     pub last_slice: bool,
+    /// Where the pass could go on from without the local state (see `Receipt::resume`).
+    pub resume: Option<Resume>,
     /// The pass's upper bound.
     pub pass_upper: Option<&'a str>,
     /// Position the window starts after.
@@ -189,6 +193,7 @@ fn seal<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
         pass_upper: at.pass_upper.map(str::to_string),
         rows_read,
         rows_written,
+        resume: at.resume.clone(),
     };
     plan.receipts.insert(&mut txn, plan.job_id, &receipt)?;
     if let Some(hook) = hook.take() {

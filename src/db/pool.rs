@@ -51,12 +51,13 @@ impl r2d2::HandleError<postgres::Error> for KeepLastError {
 }
 
 impl SidePool {
-    /// Connects once directly (typed errors), then builds the pool.
+    /// Connects once directly (typed errors), then builds a pool of up to `connections`.
     pub fn open(
         side: Side,
         info: &ConnInfo,
         job_tag: &str,
         limits: SourceLimits,
+        connections: u32,
     ) -> Result<Self, DbError> {
         let mut config = info.config.clone();
         config.application_name(&format!("pgsync:{}:{job_tag}", side_tag(side)));
@@ -76,7 +77,7 @@ impl SidePool {
         drop(probe);
         let last_error = Arc::new(Mutex::new(None));
         let pool = r2d2::Pool::builder()
-            .max_size(2)
+            .max_size(connections.max(2))
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(15))
             .error_handler(Box::new(KeepLastError(last_error.clone())))

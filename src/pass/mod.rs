@@ -7,7 +7,6 @@ use crate::copy::WindowPlan;
 use crate::db::Side;
 use crate::error::Error;
 use crate::failpoint;
-use crate::plan::Position;
 use crate::progress::{unix_now, Progress};
 use crate::reconcile::{reconcile, StartPoint};
 use crate::session::Session;
@@ -79,7 +78,7 @@ pub struct Preview {
 pub fn preview(session: &Session) -> Result<Preview, Error> {
     let mut src = session.source.get()?;
     let mut dst = session.dest.get()?;
-    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let receipt = session.receipts.latest(&mut dst, &session.spec.job_id)?;
     let recorded = session.state.pass().unwrap_or(None);
     let decided = reconcile(recorded, receipt);
     let (pass, continued) = match decided.start {
@@ -109,7 +108,7 @@ pub fn preview(session: &Session) -> Result<Preview, Error> {
 pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     let mut src = session.source.get()?;
     let mut dst = session.dest.get()?;
-    let receipt = session.receipts.last(&mut dst, &session.spec.job_id)?;
+    let receipt = session.receipts.latest(&mut dst, &session.spec.job_id)?;
     let recorded = match session.state.pass() {
         Ok(p) => p,
         Err(e @ StateError::Corrupt { .. }) => {
@@ -172,6 +171,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     }
     failpoint::hit(failpoint::AFTER_PLAN);
     let upsert_sql = prepare_destination(session, &mut dst, pass.apply)?;
+    drop(src); // the workers check out their own connections
     let plan = WindowPlan {
         shape: &session.shape,
         ks: &session.ks,
@@ -186,16 +186,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         (pass.rows_read, pass.rows_written, pass.windows_committed);
     let mut progress = Progress::new(session.spec.output, pass.rows_read);
     crate::status::write_live(&session.spec, &session.state);
-    let mut plan = plan;
-    let finished = window_loop::run(
-        session,
-        &mut pass,
-        &mut src,
-        &mut dst,
-        &mut plan,
-        &mut progress,
-        started,
-    )?;
+    let finished = window_loop::run(session, &mut pass, &plan, &mut progress, started)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     pass.seconds_before += seconds;
@@ -211,10 +202,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             seconds: pass.seconds_before,
             finished_unix: unix_now(),
         };
-        let position = pass
-            .upper
-            .clone()
-            .map_or_else(|| pass.lower.clone(), Position::AfterCursor);
+        let position = pass.end();
         let holdback = holdback_after(session, &pass);
         session.state.finish_pass(
             &pass,

@@ -8,7 +8,7 @@ use crate::plan::late_commits::{self, PendingTx};
 use crate::plan::{bounds, slices, Position};
 use crate::progress::unix_now;
 use crate::session::Session;
-use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot};
+use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
 
 /// Plans a new pass: the lower bound is the watermark moved back by the lookback (or the
@@ -137,18 +137,17 @@ pub(super) fn plan_pass(
         &lower,
         upper.as_deref(),
         spec.slice_rows,
+        // With --jobs, four slices a worker: one slow slice does not leave the others idle.
+        if spec.jobs > 1 { 4 * spec.jobs as u64 } else { 1 },
         nulls,
     )?;
-    let position = slices
-        .first()
-        .map_or_else(|| lower.clone(), |s| s.lower.clone());
+    let progress = slices.iter().map(SliceProgress::untouched).collect();
     Ok(PassRecord {
         pass,
         lower,
         upper,
         slices,
-        current_slice: 0,
-        position,
+        progress,
         next_window: 0,
         rows_read: 0,
         rows_written: 0,

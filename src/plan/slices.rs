@@ -10,9 +10,11 @@ use crate::db::{DbError, PgResultExt, Side};
 /// At most this many slices per pass, whatever the statistics say.
 const MAX_SLICES: usize = 10_000;
 
-/// Cuts `(lower, upper]` into slices (none when `upper` is `None` or the range is empty),
-/// then a NULL-cursor slice when `nulls`. A `lower` inside the NULL-cursor rows yields only
-/// the rest of that slice.
+/// Cuts `(lower, upper]` into slices of about `slice_rows` rows, and at least `min_slices`
+/// when the statistics allow (so that `--jobs` workers have slices to share; none when
+/// `upper` is `None` or the range is empty), then a NULL-cursor slice when `nulls`. A
+/// `lower` inside the NULL-cursor rows yields only the rest of that slice.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     client: &mut postgres::Client,
     table: &QualifiedName,
@@ -20,6 +22,7 @@ pub fn plan(
     lower: &Position,
     upper: Option<&str>,
     slice_rows: u64,
+    min_slices: u64,
     nulls: bool,
 ) -> Result<Vec<Slice>, DbError> {
     let mut slices = Vec::new();
@@ -30,6 +33,14 @@ pub fn plan(
         (_, Some(u)) => Some(u),
     };
     if let Some(upper) = range_left {
+        let mut slice_rows = slice_rows;
+        if min_slices > 1 {
+            let kind = SliceKind::Range {
+                upper: upper.to_string(),
+            };
+            let range_rows = estimate(client, table, &ks.remaining(lower, &kind))?;
+            slice_rows = slice_rows.min(range_rows / min_slices);
+        }
         let cuts = histogram_cuts(client, table, ks, lower, upper, slice_rows.max(1))?;
         for (lower, kind) in range_slices(lower, cuts, upper) {
             let estimated_rows = estimate(client, table, &ks.remaining(&lower, &kind))?;

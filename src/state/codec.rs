@@ -3,16 +3,17 @@
 //! `StateError::Corrupt` for anything it cannot read — never a panic, never a huge
 //! allocation (fuzzed by `fuzz/fuzz_targets/state_decode.rs`).
 //!
-//! Versions: 1 (0.1.0), 2 (adds `PassRecord::apply`). Records whose layout did not change
-//! decode from either; `decode_pass` converts a version-1 pass record.
+//! Versions: 1 (0.1.0), 2 (adds `PassRecord::apply`), 3 (per-slice progress for `--jobs`).
+//! Records whose layout did not change decode from any; `decode_pass` converts older pass
+//! records.
 
-use super::records::{PassRecord, PassRecordV1};
+use super::records::{PassRecord, PassRecordV1, PassRecordV2};
 use super::StateError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Version of the records written by this release.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
 const MAGIC: [u8; 2] = *b"PS";
 /// Largest record body accepted (a plan with 10,000 slices fits comfortably).
 const LIMIT: usize = 16 << 20;
@@ -80,7 +81,8 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StateEr
 /// Decodes a pass record of any supported version.
 pub fn decode_pass(key: &str, bytes: &[u8]) -> Result<PassRecord, StateError> {
     match version(key, bytes)? {
-        1 => body::<PassRecordV1>(key, bytes).map(PassRecord::from),
+        1 => body::<PassRecordV1>(key, bytes).map(|v1| PassRecordV2::from(v1).into()),
+        2 => body::<PassRecordV2>(key, bytes).map(PassRecord::from),
         _ => body(key, bytes),
     }
 }
@@ -103,8 +105,11 @@ mod tests {
                 kind: SliceKind::NullCursor,
                 estimated_rows: 7,
             }],
-            current_slice: 0,
-            position: Position::NullsAfter(None),
+            progress: vec![crate::state::records::SliceProgress {
+                position: Position::NullsAfter(None),
+                done: false,
+                last_window: Some(3),
+            }],
             next_window: 4,
             rows_read: 1,
             rows_written: 2,

@@ -14,7 +14,7 @@ pub struct JobRecord {
     pub created_unix: u64,
 }
 
-/// A pass: its bounds, its slices, and how far it has committed.
+/// A pass: its bounds, its slices, and how far each slice has committed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassRecord {
     /// Pass number, from 1.
@@ -26,10 +26,9 @@ pub struct PassRecord {
     pub upper: Option<String>,
     /// The slices, in key order.
     pub slices: Vec<Slice>,
-    /// Index of the slice being copied (== slices.len() when all are done).
-    pub current_slice: usize,
-    /// Committed position inside the current slice.
-    pub position: Position,
+    /// How far each slice has committed (same length as `slices`; record version 3).
+    /// Slices are copied one after the other, or several at once with `--jobs`.
+    pub progress: Vec<SliceProgress>,
     /// Number the next window will get.
     pub next_window: u64,
     /// Rows read from the source so far in this pass.
@@ -48,6 +47,28 @@ pub struct PassRecord {
     pub apply: ApplyMode,
 }
 
+/// How far one slice of a pass has committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceProgress {
+    /// Committed position inside the slice (its lower bound until a window commits).
+    pub position: Position,
+    /// Every row of the slice is committed.
+    pub done: bool,
+    /// Number of the slice's last committed window (`None`: none yet, or not known).
+    pub last_window: Option<u64>,
+}
+
+impl SliceProgress {
+    /// A slice nothing of which is committed yet.
+    pub fn untouched(slice: &Slice) -> Self {
+        SliceProgress {
+            position: slice.lower.clone(),
+            done: false,
+            last_window: None,
+        }
+    }
+}
+
 /// How the windows of a pass reach the target table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyMode {
@@ -61,6 +82,78 @@ pub enum ApplyMode {
     AppendKeyLater,
 }
 
+/// A pass record as release 0.2.0 wrote it (record version 2): one slice at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassRecordV2 {
+    /// See `PassRecord`.
+    pub pass: u64,
+    /// See `PassRecord`.
+    pub lower: Position,
+    /// See `PassRecord`.
+    pub upper: Option<String>,
+    /// See `PassRecord`.
+    pub slices: Vec<Slice>,
+    /// Index of the slice being copied (== slices.len() when all are done).
+    pub current_slice: usize,
+    /// Committed position inside the current slice.
+    pub position: Position,
+    /// See `PassRecord`.
+    pub next_window: u64,
+    /// See `PassRecord`.
+    pub rows_read: u64,
+    /// See `PassRecord`.
+    pub rows_written: u64,
+    /// See `PassRecord`.
+    pub windows_committed: u64,
+    /// See `PassRecord`.
+    pub windows_reconciled: u64,
+    /// See `PassRecord`.
+    pub started_unix: u64,
+    /// See `PassRecord`.
+    pub seconds_before: f64,
+    /// See `PassRecord`.
+    pub apply: ApplyMode,
+}
+
+impl From<PassRecordV2> for PassRecord {
+    fn from(v2: PassRecordV2) -> Self {
+        let progress = v2
+            .slices
+            .iter()
+            .enumerate()
+            .map(|(i, slice)| match i.cmp(&v2.current_slice) {
+                std::cmp::Ordering::Less => SliceProgress {
+                    position: slice.lower.clone(),
+                    done: true,
+                    last_window: None,
+                },
+                std::cmp::Ordering::Equal if v2.position != slice.lower => SliceProgress {
+                    position: v2.position.clone(),
+                    done: false,
+                    // Windows were numbered in order: the last one committed was this slice's.
+                    last_window: v2.next_window.checked_sub(1),
+                },
+                _ => SliceProgress::untouched(slice),
+            })
+            .collect();
+        PassRecord {
+            pass: v2.pass,
+            lower: v2.lower,
+            upper: v2.upper,
+            slices: v2.slices,
+            progress,
+            next_window: v2.next_window,
+            rows_read: v2.rows_read,
+            rows_written: v2.rows_written,
+            windows_committed: v2.windows_committed,
+            windows_reconciled: v2.windows_reconciled,
+            started_unix: v2.started_unix,
+            seconds_before: v2.seconds_before,
+            apply: v2.apply,
+        }
+    }
+}
+
 /// A pass record as release 0.1.0 wrote it (record version 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassRecordV1 {
@@ -72,9 +165,9 @@ pub struct PassRecordV1 {
     pub upper: Option<String>,
     /// See `PassRecord`.
     pub slices: Vec<Slice>,
-    /// See `PassRecord`.
+    /// See `PassRecordV2`.
     pub current_slice: usize,
-    /// See `PassRecord`.
+    /// See `PassRecordV2`.
     pub position: Position,
     /// See `PassRecord`.
     pub next_window: u64,
@@ -92,9 +185,9 @@ pub struct PassRecordV1 {
     pub seconds_before: f64,
 }
 
-impl From<PassRecordV1> for PassRecord {
+impl From<PassRecordV1> for PassRecordV2 {
     fn from(v1: PassRecordV1) -> Self {
-        PassRecord {
+        PassRecordV2 {
             pass: v1.pass,
             lower: v1.lower,
             upper: v1.upper,
@@ -116,7 +209,50 @@ impl From<PassRecordV1> for PassRecord {
 impl PassRecord {
     /// True when every slice is done.
     pub fn is_finished(&self) -> bool {
-        self.current_slice >= self.slices.len()
+        self.progress.iter().all(|p| p.done)
+    }
+
+    /// The first slice not done (== slices.len() when all are).
+    pub fn current_slice(&self) -> usize {
+        self.progress
+            .iter()
+            .position(|p| !p.done)
+            .unwrap_or(self.progress.len())
+    }
+
+    /// Slices done.
+    pub fn slices_done(&self) -> usize {
+        self.progress.iter().filter(|p| p.done).count()
+    }
+
+    /// Everything up to this position is committed: the committed position of the first
+    /// slice not done (the pass's end when all are). With `--jobs`, later slices may be
+    /// further along.
+    pub fn position(&self) -> Position {
+        match self.progress.iter().find(|p| !p.done) {
+            Some(p) => p.position.clone(),
+            None => self.end(),
+        }
+    }
+
+    /// Where the next pass starts once this one is done: after its upper bound (rows with
+    /// a NULL cursor are read again by every pass).
+    pub fn end(&self) -> Position {
+        self.upper
+            .clone()
+            .map_or_else(|| self.lower.clone(), Position::AfterCursor)
+    }
+
+    /// Where a pass known only from this point on would start, ranked so that a later
+    /// point ranks higher: (first slice not done, its last committed window).
+    pub fn resume_point(&self) -> (u64, Position) {
+        let k = self.current_slice();
+        let last = self
+            .progress
+            .get(k)
+            .and_then(|p| p.last_window)
+            .map_or(0, |w| w + 1);
+        (((k as u64) << 40) | last.min((1 << 40) - 1), self.position())
     }
 
     /// Sum of the slices' estimates.

@@ -156,9 +156,12 @@ impl Receipts {
         r: &Receipt,
     ) -> Result<(), DbError> {
         let json = |p: &Position| literal(&serde_json::to_string(p).unwrap_or_default());
-        let (rank, from) = r.resume.as_ref().map_or(("NULL".to_string(), "NULL".to_string()), |x| {
-            (x.rank.to_string(), format!("{}::jsonb", json(&x.from)))
-        });
+        let (rank, from) = r
+            .resume
+            .as_ref()
+            .map_or(("NULL".to_string(), "NULL".to_string()), |x| {
+                (x.rank.to_string(), format!("{}::jsonb", json(&x.from)))
+            });
         let sql = format!(
             "INSERT INTO {} (job, pass, window_no, slice, end_position, slice_done, pass_finished, pass_upper, \
              rows_read, rows_written, resume_rank, resume_from) \
@@ -271,7 +274,9 @@ fn parse_receipt(text: &str) -> Option<Receipt> {
         end: position("end_position")?,
         slice_done: b("slice_done")?,
         pass_finished: b("pass_finished")?,
-        pass_upper: v.get("pass_upper").and_then(|p| p.as_str().map(str::to_string)),
+        pass_upper: v
+            .get("pass_upper")
+            .and_then(|p| p.as_str().map(str::to_string)),
         rows_read: u("rows_read")?,
         rows_written: u("rows_written")?,
         resume,

@@ -144,8 +144,8 @@ fn correct_slices(mut p: PassRecord, r: &PassReceipts) -> (PassRecord, Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receipts::{Receipt, Resume};
     use crate::plan::{Slice, SliceKind};
+    use crate::receipts::{Receipt, Resume};
 
     /// A pass of two slices: slices before `current_slice` done, windows numbered in order,
     /// the last committed one (`next_window - 1`) in the current slice.
@@ -259,7 +259,10 @@ mod tests {
         };
         assert_eq!((p.next_window, p.current_slice()), (9, 0));
         assert_eq!(p.progress[1], SliceProgress::untouched(&p.slices[1]));
-        assert!(r.note.unwrap().contains("copying those slices from the receipts' end"));
+        assert!(r
+            .note
+            .unwrap()
+            .contains("copying those slices from the receipts' end"));
     }
 
     #[test]
@@ -326,15 +329,24 @@ mod tests {
         p.progress[0].last_window = Some(5);
         p.progress[1].last_window = Some(4);
         let mut r0 = receipt(1, 5, 0, false, false);
-        r0.end = Position::AfterKey { cursor: "5".into(), key: vec!["a".into()] };
+        r0.end = Position::AfterKey {
+            cursor: "5".into(),
+            key: vec!["a".into()],
+        };
         p.progress[0].position = r0.end.clone();
         let r1 = receipt(1, 6, 1, false, false);
-        let r = reconcile(Some(p), PassReceipts::from_slices(vec![r0.clone(), r1.clone()], None));
+        let r = reconcile(
+            Some(p),
+            PassReceipts::from_slices(vec![r0.clone(), r1.clone()], None),
+        );
         let StartPoint::Continue(p) = r.start else {
             panic!("{r:?}")
         };
         assert_eq!(p.progress[0].position, r0.end);
-        assert_eq!((p.progress[1].position.clone(), p.progress[1].last_window), (r1.end, Some(6)));
+        assert_eq!(
+            (p.progress[1].position.clone(), p.progress[1].last_window),
+            (r1.end, Some(6))
+        );
         assert_eq!((p.windows_reconciled, p.next_window), (1, 7));
         assert!(r.note.unwrap().contains("1 window(s)"));
     }
@@ -344,8 +356,14 @@ mod tests {
         // Slice 1 is ahead of slice 0: its end is no safe place to go on from.
         let r0 = receipt(3, 4, 0, false, false);
         let mut r1 = receipt(3, 5, 1, false, false);
-        r1.end = Position::AfterKey { cursor: "15".into(), key: vec!["z".into()] };
-        let resume = Resume { rank: 4, from: Position::AfterCursor("2".into()) };
+        r1.end = Position::AfterKey {
+            cursor: "15".into(),
+            key: vec!["z".into()],
+        };
+        let resume = Resume {
+            rank: 4,
+            from: Position::AfterCursor("2".into()),
+        };
         let r = reconcile(None, PassReceipts::from_slices(vec![r0, r1], Some(resume)));
         assert_eq!(
             r.start,
@@ -369,7 +387,10 @@ mod tests {
         };
         let r = reconcile(
             Some(p),
-            PassReceipts::from_slices(vec![receipt(2, 7, 0, true, false), receipt(2, 8, 1, true, false)], None),
+            PassReceipts::from_slices(
+                vec![receipt(2, 7, 0, true, false), receipt(2, 8, 1, true, false)],
+                None,
+            ),
         );
         let StartPoint::Continue(p) = r.start else {
             panic!("{r:?}")

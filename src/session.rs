@@ -83,8 +83,20 @@ impl Databases {
     /// Connects both sides and runs every check that can refuse the job. Writes nothing.
     pub fn open(spec: &JobSpec) -> Result<Databases, Error> {
         let connections = spec.jobs as u32 + 2; // the planner's, one per worker, one spare
-        let source = SidePool::open(Side::Source, &spec.source, &spec.job_id, spec.limits, connections)?;
-        let dest = SidePool::open(Side::Destination, &spec.dest, &spec.job_id, spec.limits, connections)?;
+        let source = SidePool::open(
+            Side::Source,
+            &spec.source,
+            &spec.job_id,
+            spec.limits,
+            connections,
+        )?;
+        let dest = SidePool::open(
+            Side::Destination,
+            &spec.dest,
+            &spec.job_id,
+            spec.limits,
+            connections,
+        )?;
         let mut src = source.get()?;
         let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
         let shape = catalog::check_source(

@@ -308,8 +308,7 @@ impl<'p> Ledger<'_, 'p> {
         if let Some(rate) = session.spec.max_rate {
             // --max-rate: all workers together stay at or under the rows/s asked for,
             // measured over this run.
-            let due =
-                Duration::from_secs_f64((rows_read - self.rows_before) as f64 / rate as f64);
+            let due = Duration::from_secs_f64((rows_read - self.rows_before) as f64 / rate as f64);
             if !shutdown::sleep(due.saturating_sub(self.started.elapsed())) {
                 return Ok(false);
             }
@@ -343,7 +342,11 @@ fn record_in_flight(
 
 /// The receipt that says the pass finished, when its last windows ended their slices at
 /// the same time and none could say it: its own transaction, no rows.
-fn close_pass(session: &Session, pass: &mut PassRecord, plan: &WindowPlan<'_>) -> Result<(), Error> {
+fn close_pass(
+    session: &Session,
+    pass: &mut PassRecord,
+    plan: &WindowPlan<'_>,
+) -> Result<(), Error> {
     let doing = "closing the pass";
     let mut dst = session.dest.get()?;
     let end = pass.end();

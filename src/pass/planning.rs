@@ -138,7 +138,11 @@ pub(super) fn plan_pass(
         upper.as_deref(),
         spec.slice_rows,
         // With --jobs, four slices a worker: one slow slice does not leave the others idle.
-        if spec.jobs > 1 { 4 * spec.jobs as u64 } else { 1 },
+        if spec.jobs > 1 {
+            4 * spec.jobs as u64
+        } else {
+            1
+        },
         nulls,
     )?;
     let progress = slices.iter().map(SliceProgress::untouched).collect();

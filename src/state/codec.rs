@@ -152,4 +152,55 @@ mod tests {
             matches!(decode::<PassRecord>("pass", &bytes), Err(StateError::TooNew { version, .. }) if version == RECORD_VERSION + 1)
         );
     }
+
+    #[test]
+    fn a_version_2_pass_converts_to_per_slice_progress() {
+        use crate::state::records::{ApplyMode, SliceProgress};
+        let slice = |lower: Position, upper: &str| Slice {
+            lower,
+            kind: SliceKind::Range {
+                upper: upper.into(),
+            },
+            estimated_rows: 5,
+        };
+        let mid = Position::AfterKey {
+            cursor: "15".into(),
+            key: vec!["k".into()],
+        };
+        let v2 = PassRecordV2 {
+            pass: 2,
+            lower: Position::Start,
+            upper: Some("30".into()),
+            slices: vec![
+                slice(Position::Start, "10"),
+                slice(Position::AfterCursor("10".into()), "20"),
+                slice(Position::AfterCursor("20".into()), "30"),
+            ],
+            current_slice: 1,
+            position: mid.clone(),
+            next_window: 6,
+            rows_read: 9,
+            rows_written: 9,
+            windows_committed: 6,
+            windows_reconciled: 0,
+            started_unix: 1,
+            seconds_before: 0.0,
+            apply: ApplyMode::Append,
+        };
+        let mut bytes = encode(&v2);
+        bytes[2] = 2;
+        let p = decode_pass("pass", &bytes).unwrap();
+        assert_eq!((p.current_slice(), p.position()), (1, mid.clone()));
+        assert!(p.progress[0].done);
+        assert_eq!(
+            p.progress[1],
+            SliceProgress {
+                position: mid,
+                done: false,
+                last_window: Some(5)
+            }
+        );
+        assert_eq!(p.progress[2], SliceProgress::untouched(&p.slices[2]));
+        assert_eq!((p.next_window, p.apply), (6, ApplyMode::Append));
+    }
 }

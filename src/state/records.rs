@@ -252,7 +252,10 @@ impl PassRecord {
             .get(k)
             .and_then(|p| p.last_window)
             .map_or(0, |w| w + 1);
-        (((k as u64) << 40) | last.min((1 << 40) - 1), self.position())
+        (
+            ((k as u64) << 40) | last.min((1 << 40) - 1),
+            self.position(),
+        )
     }
 
     /// Sum of the slices' estimates.

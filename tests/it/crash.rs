@@ -9,7 +9,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Tuples inserted into the destination table so far (includes rolled-back inserts).
-fn inserted(dst: &TestDb) -> i64 {
+pub(crate) fn inserted(dst: &TestDb) -> i64 {
     let mut c = dst.client();
     c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
     c.query_one(
@@ -20,7 +20,7 @@ fn inserted(dst: &TestDb) -> i64 {
     .unwrap_or(0)
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     let seed = std::env::var("PGSYNC_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -35,7 +35,7 @@ fn seed() -> u64 {
 }
 
 /// xorshift64*: enough randomness for kill timings, replayable from the seed.
-fn next(state: &mut u64) -> u64 {
+pub(crate) fn next(state: &mut u64) -> u64 {
     *state ^= *state >> 12;
     *state ^= *state << 25;
     *state ^= *state >> 27;
@@ -43,7 +43,7 @@ fn next(state: &mut u64) -> u64 {
 }
 
 /// Waits until the child has committed at least `windows` windows (per receipts) or exits.
-fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
+pub(crate) fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
@@ -104,7 +104,7 @@ fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_reco
 
 /// Runs `single` with a failpoint armed, waits for it to stop there, SIGKILLs it.
 #[cfg(feature = "failpoints")]
-fn kill_at(job: &Pgsync, failpoint: &str) {
+pub(crate) fn kill_at(job: &Pgsync, failpoint: &str) {
     let mut child = job.spawn("single", &[], &[("PGSYNC_FAILPOINT", failpoint)]);
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let name = failpoint.split('@').next().unwrap();

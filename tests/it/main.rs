@@ -31,3 +31,6 @@ mod consistency;
 
 /// Operator experience: live status, plan, configuration precedence, output modes.
 mod operator;
+
+/// `--jobs`: slices copied at once, killed and resumed (with or without the state).
+mod parallel;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
-Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,rss]
+Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
@@ -12,6 +12,8 @@ with its baseline:
   existing     pgsync single into an existing empty table with its PK  vs the pipeline into a table with its PK
   incremental  pgsync single after 10% of rows changed          vs staging COPY + INSERT ... ORDER BY pk ON CONFLICT ... IS DISTINCT FROM
   verify       pgsync verify on equal tables                    vs SELECT count(*), sum(hashtextextended(t::text, 0)) on both sides at once
+  jobs         pgsync single --jobs 1/2/4 (existing PK table, created destination) vs the pipeline,
+               and two pipelines at once on the two halves of the table
   rss          peak RSS of pgsync single (/usr/bin/time -v)
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
@@ -142,6 +144,39 @@ def case_verify(repeats, results):
     results["verify, equal tables"] = (b, a, None)
 
 
+def case_jobs(repeats, results):
+    """--jobs: pgsync with 1, 2 and 4 workers into an existing empty PK table and into a
+    destination it creates, alternating with the pipeline (and two pipelines at once, each
+    on half of the cursor range, for what parallelism can give on this machine)."""
+    mid = psql(SRC, "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY updated) FROM transactions", capture=True)
+    def halves():
+        procs = [subprocess.Popen(
+            f"psql -X -d {SRC} -c \"COPY (SELECT * FROM transactions WHERE {w}) TO STDOUT (FORMAT binary)\" | "
+            f"psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'", shell=True, stdout=subprocess.DEVNULL)
+            for w in (f"updated <= {mid}", f"updated > {mid}")]
+        for p in procs:
+            assert p.wait() == 0
+    for target, ddl in (("existing PK table", DDL), ("destination created", None)):
+        base, two, runs = [], [], {1: [], 2: [], 4: []}
+        for _ in range(repeats):
+            if ddl:
+                reset_dst(ddl)
+                base.append(timed(pipeline))
+                reset_dst(ddl)
+                two.append(timed(halves))
+            else:
+                reset_dst(DDL)
+                base.append(timed(pipeline))
+            for jobs in runs:
+                reset_dst(ddl)
+                with tempfile.TemporaryDirectory() as st:
+                    runs[jobs].append(timed(lambda: pgsync(st, "--jobs", str(jobs))))
+        for jobs, times in runs.items():
+            results[f"jobs {jobs}, {target}"] = (times, base, None)
+        if two:
+            results[f"two psql pipelines at once, {target}"] = (two, base, None)
+
+
 def case_rss(rows, results):
     reset_dst()
     with tempfile.TemporaryDirectory() as st:
@@ -169,6 +204,7 @@ def main():
          "existing": lambda: case_existing(args.repeats, results),
          "incremental": lambda: case_incremental(args.repeats, results),
          "verify": lambda: case_verify(args.repeats, results),
+         "jobs": lambda: case_jobs(args.repeats, results),
          "rss": lambda: case_rss(args.rows, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians; "
@@ -181,6 +217,8 @@ def main():
         mb, ma = statistics.median(b), statistics.median(a)
         line = (f"{name:45s} pgsync {mb:7.2f}s ({args.rows / mb:9.0f} rows/s)  baseline {ma:7.2f}s  "
                 f"ratio {mb / ma:5.2f}x")
+        if name.startswith("two psql"):
+            line = f"{name:45s} {mb:7.2f}s vs one pipeline {ma:7.2f}s  ratio {mb / ma:5.2f}x"
         if name.startswith("verify"):
             line = (f"{name:45s} pgsync {mb:7.2f}s  raw hash queries, both sides at once {ma:7.2f}s  ratio {mb / ma:5.2f}x")
         if name.startswith("incremental"):

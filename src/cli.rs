@@ -183,6 +183,10 @@ pub struct VerifyArgs {
     /// Heap blocks per checksum statement (8 kB each): bounds each statement's time on a large table.
     #[arg(long, env = "PGSYNC_CHUNK_BLOCKS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_blocks: u64,
+    /// Hash each row's text instead of its values: compares representations (e.g. 1.0 and
+    /// 1.00 differ), about 3x slower. Used anyway for types without a built-in hash.
+    #[arg(long)]
+    pub text_hash: bool,
     /// Re-sync the differing rows (delete rows absent from the source), then verify again.
     #[arg(long)]
     pub repair: bool,

@@ -58,6 +58,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 window_rows: args.job.window_size.unwrap_or(100_000),
                 progress: !args.job.quiet,
                 chunk_blocks: args.chunk_blocks,
+                text_hash: args.text_hash,
             };
             let cmd = verify::VerifyCommand {
                 options,

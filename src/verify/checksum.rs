@@ -1,6 +1,9 @@
 //! The server-side checksum queries, identical text on both sides. A row's hash is
-//! `hashtextextended(ROW(columns in the source's order)::text, 0)` (64 bits; the sessions pin
-//! DateStyle, TimeZone, extra_float_digits… so equal values print equally); a window's
+//! `hash_record_extended(ROW(columns in the source's order), 0)` (64 bits, each value hashed
+//! by its type's own hash function: values equal by their type's `=` hash equally) when every
+//! column is of a built-in type with such a function; otherwise, or with `--text-hash`,
+//! `hashtextextended(ROW(…)::text, 0)` (the sessions pin DateStyle, TimeZone,
+//! extra_float_digits… so equal values print equally). A window's
 //! checksum is its row count and the exact (numeric) sum of its rows' hashes. Windows are
 //! cursor ranges between histogram bounds (`width_bucket`), so one scan per side checks them
 //! all. Drill-down splits a window 16 ways per level by a hash of the primary key.
@@ -23,6 +26,41 @@ pub struct Range {
     pub nulls: bool,
 }
 
+/// How a row is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowHash {
+    /// `hash_record_extended`: about 3x faster than hashing the row's text.
+    Record,
+    /// `hashtextextended` of the row's text: any type, compares representations.
+    Text,
+}
+
+impl RowHash {
+    /// Whether every column can be hashed as a record identically in any database:
+    /// built-in types (same OID and hash function everywhere) other than the OID-valued
+    /// ones (`oid`, `reg*`), whose values differ between databases. Enums, domains and
+    /// extension types are user types and get the text hash. Whether each type really has
+    /// an extended hash function is checked on the servers (`probe_sql`).
+    pub fn record_eligible(shape: &TableShape) -> bool {
+        shape.columns.iter().all(|c| {
+            let base = c.sql_type.trim_end_matches("[]");
+            c.type_oid < 16_384 && base != "oid" && !base.starts_with("reg")
+        })
+    }
+
+    /// A query that fails when some column type has no extended hash function.
+    pub fn probe_sql(shape: &TableShape) -> String {
+        let nulls = shape
+            .columns
+            .iter()
+            .map(|c| format!("NULL::{}", c.sql_type))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT hash_record_extended(ROW({nulls}), 0)")
+    }
+}
+
 /// Builds the queries for one table.
 pub struct Checksums<'a> {
     /// Table shape (source column order defines the row text).
@@ -33,6 +71,8 @@ pub struct Checksums<'a> {
     pub bounds: &'a [String],
     /// The range.
     pub range: &'a Range,
+    /// How rows are hashed.
+    pub row_hash: RowHash,
 }
 
 /// A node of the drill-down: a window and the hash buckets chosen at each level.
@@ -51,13 +91,14 @@ impl Checksums<'_> {
 
     /// Hash of a whole row.
     pub fn row_hash(&self) -> String {
-        format!(
-            "hashtextextended(ROW({})::text, 0)",
-            join_quoted(
-                self.shape.columns.iter().map(|c| c.name.as_str()),
-                Some("a")
-            )
-        )
+        let row = join_quoted(
+            self.shape.columns.iter().map(|c| c.name.as_str()),
+            Some("a"),
+        );
+        match self.row_hash {
+            RowHash::Record => format!("hash_record_extended(ROW({row}), 0)"),
+            RowHash::Text => format!("hashtextextended(ROW({row})::text, 0)"),
+        }
     }
 
     /// Text of a row's primary key, e.g. `(42,eu)`.
@@ -270,6 +311,7 @@ mod tests {
             ks: &ks,
             bounds: &bounds,
             range: &range,
+            row_hash: RowHash::Text,
         };
         assert_eq!(
             c.windows_sql(),
@@ -292,6 +334,7 @@ mod tests {
             ks: &ks,
             bounds: &[],
             range: &range,
+            row_hash: RowHash::Record,
         };
         let sql = c.children_sql(&Node {
             window: 0,

@@ -21,7 +21,7 @@ use crate::job::JobSpec;
 use crate::plan::{bounds, slices, Position};
 use crate::receipts::Receipts;
 use crate::session::{open_state_if_exists, Databases};
-use checksum::{Checksums, Node, Range};
+use checksum::{Checksums, Node, Range, RowHash};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -44,6 +44,8 @@ pub struct VerifyOptions {
     pub progress: bool,
     /// Heap blocks per checksum statement.
     pub chunk_blocks: u64,
+    /// Hash every row's text even when its types allow the faster record hash.
+    pub text_hash: bool,
 }
 
 /// How a row differs.
@@ -110,6 +112,8 @@ pub struct VerifyReport {
     pub differing_rows: Vec<RowDiff>,
     /// Source rows newer than the range (not yet synced).
     pub not_yet_synced: Option<i64>,
+    /// How rows were hashed.
+    pub row_hash: RowHash,
 }
 
 impl VerifyReport {
@@ -201,6 +205,24 @@ fn scan_both(
     Ok((s?, d?))
 }
 
+/// The record hash when the column types allow it and both servers can hash a row of them;
+/// the text hash otherwise.
+fn choose_row_hash(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    shape: &crate::catalog::TableShape,
+) -> RowHash {
+    if !RowHash::record_eligible(shape) {
+        return RowHash::Text;
+    }
+    let probe = RowHash::probe_sql(shape);
+    if src.simple_query(&probe).is_ok() && dst.simple_query(&probe).is_ok() {
+        RowHash::Record
+    } else {
+        RowHash::Text
+    }
+}
+
 /// Verifies a job's tables.
 pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     if !db.dest_existed {
@@ -234,11 +256,17 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         )?,
         None => Vec::new(),
     };
+    let row_hash = if opts.text_hash {
+        RowHash::Text
+    } else {
+        choose_row_hash(&mut src, &mut dst, &db.shape)
+    };
     let checks = Checksums {
         shape: &db.shape,
         ks: &db.ks,
         bounds: &cuts,
         range: &range,
+        row_hash,
     };
     let (s, d) = scan_both(&mut src, &mut dst, &checks, opts)?;
     let windows: BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
@@ -290,6 +318,7 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         None => None,
     };
     Ok(VerifyReport {
+        row_hash,
         table: spec.table.to_string(),
         range: described,
         windows: cuts.len() + 1 + usize::from(range.nulls),

@@ -9,14 +9,18 @@ use crate::progress::rate;
 /// The human-readable report.
 pub fn human(r: &VerifyReport, max_rows: usize) -> String {
     let mut out = format!(
-        "verify {}: {} — {} windows, {} source rows, {} destination rows in {:.2}s ({:.0} rows/s per side)\n",
+        "verify {}: {} — {} windows, {} source rows, {} destination rows in {:.2}s ({:.0} rows/s per side, {} hash)\n",
         r.table,
         r.range,
         r.windows,
         r.source_rows,
         r.dest_rows,
         r.seconds,
-        rate(r.source_rows.max(r.dest_rows) as u64, r.seconds)
+        rate(r.source_rows.max(r.dest_rows) as u64, r.seconds),
+        match r.row_hash {
+            super::checksum::RowHash::Record => "record",
+            super::checksum::RowHash::Text => "text",
+        }
     );
     let real: Vec<_> = r.real_differences().collect();
     if !r.differing_windows.is_empty() && !real.is_empty() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
-Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss]
+Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss] [--jobs N]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
@@ -72,8 +72,12 @@ def pipeline():
        f"psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
 
 
-def pgsync(state, *extra):
-    subprocess.run([BIN, "single", "--quiet", "--state-dir", state, *extra, SRC, DST, "transactions"],
+EXTRA = []  # --jobs N given to the runner: passed to every pgsync single of the other cases
+
+
+def pgsync(state, *extra, jobs=None):
+    opts = EXTRA if jobs is None else ["--jobs", str(jobs)]
+    subprocess.run([BIN, "single", "--quiet", "--state-dir", state, *opts, *extra, SRC, DST, "transactions"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -198,7 +202,7 @@ def case_jobs(repeats, results):
             for jobs in runs:
                 reset_dst(ddl)
                 with tempfile.TemporaryDirectory() as st:
-                    runs[jobs].append(timed(lambda: pgsync(st, "--jobs", str(jobs))))
+                    runs[jobs].append(timed(lambda: pgsync(st, jobs=jobs)))
         for jobs, times in runs.items():
             results[f"jobs {jobs}, {target}"] = (times, base, None)
         if two:
@@ -208,7 +212,7 @@ def case_jobs(repeats, results):
 def case_rss(rows, results):
     reset_dst()
     with tempfile.TemporaryDirectory() as st:
-        r = subprocess.run(["/usr/bin/time", "-v", BIN, "single", "--quiet", "--state-dir", st, SRC, DST, "transactions"],
+        r = subprocess.run(["/usr/bin/time", "-v", BIN, "single", "--quiet", "--state-dir", st, *EXTRA, SRC, DST, "transactions"],
                            capture_output=True, text=True, check=True)
     kb = next(int(l.split(":")[1]) for l in r.stderr.splitlines() if "Maximum resident set size" in l)
     results[f"peak RSS at {rows} rows"] = kb
@@ -218,8 +222,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--cases", default="fresh,existing,incremental,verify,rss")
+    ap.add_argument("--cases", default="fresh,existing,incremental,verify,jobs,rss")
+    ap.add_argument("--jobs", type=int, default=1, help="--jobs for pgsync in the fresh, existing, incremental and rss cases")
     args = ap.parse_args()
+    if args.jobs != 1:
+        EXTRA.extend(["--jobs", str(args.jobs)])
     os.environ.setdefault("PGHOST", "127.0.0.1")
     os.environ.setdefault("PGUSER", "postgres")
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
@@ -235,7 +242,7 @@ def main():
          "jobs": lambda: case_jobs(args.repeats, results),
          "rss": lambda: case_rss(args.rows, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
-    print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians; "
+    print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "
           f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
     for name, v in results.items():
         if isinstance(v, int):

@@ -133,3 +133,57 @@ fn a_parallel_pass_whose_state_is_lost_goes_on_from_the_receipts_without_losing_
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+#[test]
+fn sigint_stops_every_worker_after_a_clean_checkpoint() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 300_000, 100);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "--window-size",
+        "2000",
+        "--jobs",
+        "3",
+    ]);
+    let mut child = job.spawn("single", &[], &[]);
+    wait_for_windows(&dst, &mut child, 10);
+    crate::harness::bin::sigint(child);
+    let status = job.status();
+    assert_eq!(status["pass"]["finished"], false, "{status}");
+    assert_eq!(
+        status["pass"]["windows_committed"].as_i64().unwrap(),
+        dst.scalar_i64("SELECT count(*) FROM pgsync.receipts"),
+        "state and receipts disagree after SIGINT: {status}"
+    );
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn sigkill_between_a_workers_commit_and_its_checkpoint_is_reconciled_from_its_slice_receipt() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 100_000, 50);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "--window-size",
+        "2000",
+        "--jobs",
+        "3",
+    ]);
+    crate::crash::kill_at(&job, "after_dest_commit@12");
+    let before = job.status();
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    let after = job.status();
+    let reconciled = after["pass"]["windows_reconciled"].as_i64().unwrap();
+    assert!(
+        (1..=3).contains(&reconciled),
+        "{reconciled} windows reconciled (before: {before}, after: {after})"
+    );
+    assert_eq!(
+        after["pass"]["windows_committed"].as_i64().unwrap(),
+        dst.scalar_i64(
+            "SELECT count(*) FROM pgsync.receipts WHERE rows_read > 0 OR NOT pass_finished"
+        ),
+        "{after}"
+    );
+}

@@ -87,6 +87,14 @@ struct Inner<'p> {
     closed: bool,
 }
 
+/// How a worker reads its slices.
+enum Reading {
+    /// On a read-ahead thread per slice (column index and type of cursor and key).
+    Ahead(Vec<(usize, Type)>),
+    /// Window by window on this source connection.
+    InTurn(Box<crate::db::pool::Conn>),
+}
+
 /// What a worker needs to start a window.
 struct Start {
     record: WindowRecord,
@@ -115,16 +123,16 @@ impl<'p> Ledger<'_, 'p> {
         let session = self.session;
         let mut dst = session.dest.get()?;
         staging::create(&mut dst, &session.shape)?;
-        let watched = copy::watched_columns(&session.shape, &session.ks);
-        let mut src = match watched {
-            Some(_) => None,
-            None => Some(session.source.get()?),
+        // Read-ahead needs built-in cursor and key types; otherwise the worker reads each
+        // window on a source connection of its own, then applies it.
+        let mut reading = match copy::watched_columns(&session.shape, &session.ks) {
+            Some(watched) => Reading::Ahead(watched),
+            None => Reading::InTurn(Box::new(session.source.get()?)),
         };
         while let Some(index) = self.take_slice() {
-            let done = match (&watched, src.as_mut()) {
-                (Some(w), _) => self.slice_streamed(plan, index, &mut dst, w)?,
-                (None, Some(src)) => self.slice_in_turn(plan, index, src, &mut dst)?,
-                (None, None) => unreachable!("a source connection is held when not streaming"),
+            let done = match &mut reading {
+                Reading::Ahead(watched) => self.slice_streamed(plan, index, &mut dst, watched)?,
+                Reading::InTurn(src) => self.slice_in_turn(plan, index, src, &mut dst)?,
             };
             if !done {
                 return Ok(false);

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::plan::{KeySpace, Position, Slice, SliceKind};
 use crate::shutdown;
 use postgres::types::{ToSql, Type};
-use std::io::Read;
+use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -130,19 +130,22 @@ fn read_all(
         let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
         {
             let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let mut buf = vec![0u8; CHUNK];
+            // Room for one more row past CHUNK, so that a chunk is not reallocated.
+            let capacity = CHUNK + 16 * 1024;
+            let mut chunk = Vec::with_capacity(capacity);
             loop {
                 if shutdown::requested() {
                     return Err(Error::Interrupted);
                 }
-                let n = reader
-                    .read(&mut buf)
+                // The driver's buffer holds one COPY message (a row): read it in place.
+                let data = reader
+                    .fill_buf()
                     .map_err(|e| Error::Db(classify_io(Side::Source, doing, e)))?;
-                if n == 0 {
+                if data.is_empty() {
                     break;
                 }
-                tail.feed(&buf[..n]).map_err(|e| {
+                let n = data.len();
+                tail.feed(data).map_err(|e| {
                     crate::db::DbError::other(
                         Side::Source,
                         crate::db::DbErrorKind::Other,
@@ -150,12 +153,13 @@ fn read_all(
                         e.to_string(),
                     )
                 })?;
-                chunk.extend_from_slice(&buf[..n]);
+                chunk.extend_from_slice(data);
+                reader.consume(n);
                 if chunk.len() >= CHUNK
                     && tx
                         .send(Msg::Data(std::mem::replace(
                             &mut chunk,
-                            Vec::with_capacity(CHUNK),
+                            Vec::with_capacity(capacity),
                         )))
                         .is_err()
                 {

@@ -167,10 +167,9 @@ fn a_destination_that_rejects_a_commit_stops_at_once_and_resume_completes_after_
         )
         .unwrap()
         .get(0);
+    fixtures::transactions_table(&dst);
     dst.exec(&format!(
-        "CREATE TABLE transactions (id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
-           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL);
-         CREATE FUNCTION reject() RETURNS trigger AS $$ BEGIN
+        "CREATE FUNCTION reject() RETURNS trigger AS $$ BEGIN
            IF NEW.id = '{poison}' THEN RAISE EXCEPTION 'rejected at commit'; END IF; RETURN NULL; END $$ LANGUAGE plpgsql;
          CREATE CONSTRAINT TRIGGER reject AFTER INSERT ON transactions DEFERRABLE INITIALLY DEFERRED
            FOR EACH ROW EXECUTE FUNCTION reject();"

@@ -20,11 +20,7 @@ fn interleaved(dst: &TestDb) -> i64 {
 fn jobs_copy_fresh_existing_and_incremental_passes_exactly() {
     let (src, created, existing) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("dst"));
     fixtures::transactions(&src, 200_000, 40);
-    existing.exec(
-        "CREATE TABLE transactions (
-           id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
-           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL)",
-    );
+    fixtures::transactions_table(&existing);
     for dst in [&created, &existing] {
         let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
             "--jobs",
@@ -102,11 +98,7 @@ fn a_parallel_pass_whose_state_is_lost_goes_on_from_the_receipts_without_losing_
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     fixtures::transactions(&src, 300_000, 100);
     // An existing keyed table: the rest of the pass is upserted over what is there.
-    dst.exec(
-        "CREATE TABLE transactions (
-           id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
-           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL)",
-    );
+    fixtures::transactions_table(&dst);
     let mut job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
         "--window-size",
         "3000",

@@ -4,14 +4,21 @@
 
 use super::TestDb;
 
+/// The prototype's table, empty, with its primary key (a destination prepared by hand).
+pub fn transactions_table(db: &TestDb) {
+    db.exec(
+        "CREATE TABLE transactions (
+           id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL)",
+    );
+}
+
 /// The prototype's schema, `rows` rows; `updated` comes in bursts of `burst` equal values.
 /// Every 20th row has a NULL `certified_by_user`.
 pub fn transactions(db: &TestDb, rows: u64, burst: u64) {
+    transactions_table(db);
     db.exec(&format!(
-        "CREATE TABLE transactions (
-           id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
-           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL);
-         CREATE INDEX transactions_updated_id ON transactions (updated, id);
+        "CREATE INDEX transactions_updated_id ON transactions (updated, id);
          INSERT INTO transactions
            SELECT gen_random_uuid(), ('00000000-0000-0000-0000-' || lpad((g % 97)::text, 12, '0'))::uuid,
                   1500000000000 + g, 1500000000000 + (g / {burst}) * 1000,
@@ -38,6 +45,7 @@ pub fn churn(db: &TestDb, n: u64, every: u64) {
 
 /// The prototype's `user_balance` trigger on the destination, plus an audit row per firing.
 pub fn balance_trigger(dest: &TestDb) {
+    transactions_table(dest);
     dest.exec(
         "CREATE TABLE user_balance (user_id uuid PRIMARY KEY, balance numeric(18,2) NOT NULL);
          CREATE TABLE trigger_audit (id uuid NOT NULL, op text NOT NULL);
@@ -48,9 +56,6 @@ pub fn balance_trigger(dest: &TestDb) {
              ON CONFLICT (user_id) DO UPDATE SET balance = t.balance + NEW.amount;
            RETURN NEW;
          END $$ LANGUAGE plpgsql;
-         CREATE TABLE transactions (
-           id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
-           certified_by_user bigint, amount numeric(18,2) NOT NULL, status text NOT NULL);
          CREATE TRIGGER balance_ins AFTER INSERT ON transactions FOR EACH ROW EXECUTE FUNCTION user_balance_trigger();
          CREATE TRIGGER balance_upd AFTER UPDATE ON transactions FOR EACH ROW EXECUTE FUNCTION user_balance_trigger();
          CREATE FUNCTION audit_before() RETURNS trigger AS $$

@@ -210,12 +210,17 @@ def case_jobs(repeats, results):
 
 
 def case_rss(rows, results):
-    reset_dst()
-    with tempfile.TemporaryDirectory() as st:
-        r = subprocess.run(["/usr/bin/time", "-v", BIN, "single", "--quiet", "--state-dir", st, *EXTRA, SRC, DST, "transactions"],
-                           capture_output=True, text=True, check=True)
-    kb = next(int(l.split(":")[1]) for l in r.stderr.splitlines() if "Maximum resident set size" in l)
-    results[f"peak RSS at {rows} rows"] = kb
+    """Peak RSS of pgsync single (the runner's --jobs), and with --jobs 4."""
+    for opts in (EXTRA, ["--jobs", "4"]):
+        if opts == ["--jobs", "4"] and EXTRA == opts:
+            continue
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            r = subprocess.run(["/usr/bin/time", "-v", BIN, "single", "--quiet", "--state-dir", st, *opts, SRC, DST,
+                                "transactions"], capture_output=True, text=True, check=True)
+        kb = next(int(l.split(":")[1]) for l in r.stderr.splitlines() if "Maximum resident set size" in l)
+        jobs = opts[1] if opts else "1"
+        results[f"peak RSS at {rows} rows, --jobs {jobs}"] = kb
 
 
 def main():

@@ -13,6 +13,7 @@ use crate::state::records::ApplyMode;
 /// Prints the plan of the next pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let window_rows = spec.window_rows.max(1);
+    let jobs = spec.jobs;
     let session = Session::open(spec)?;
     let preview = pass::preview(&session)?;
     let p = &preview.pass;
@@ -55,6 +56,12 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
         left.len(),
         rows.div_ceil(window_rows)
     );
+    if jobs > 1 {
+        println!(
+            "jobs:       {} slice(s) copied at once",
+            jobs.min(left.len().max(1))
+        );
+    }
     for (i, (s, progress)) in left {
         let extent = match &s.kind {
             SliceKind::Range { upper } => format!("{} .. cursor <= {upper}", progress.position),

@@ -35,6 +35,7 @@ pub fn run(
     let workers = session.spec.jobs.clamp(1, left.max(1));
     let ledger = Ledger {
         session,
+        workers,
         started,
         rows_before: pass.rows_read,
         inner: Mutex::new(Inner {
@@ -70,6 +71,8 @@ pub fn run(
 /// The pass shared by the workers.
 struct Ledger<'a, 'p> {
     session: &'a Session,
+    /// Workers running (they share the read-ahead memory).
+    workers: usize,
     started: Instant,
     rows_before: u64,
     inner: Mutex<Inner<'p>>,
@@ -179,6 +182,7 @@ impl<'p> Ledger<'_, 'p> {
                     start: from,
                     window_rows: plan.window_rows,
                     watched: watched.to_vec(),
+                    readers: self.workers,
                 },
             );
             let attempted = std::cell::Cell::new(ApplyMode::Upsert);

@@ -23,8 +23,11 @@ use std::thread::JoinHandle;
 
 /// Bytes sent per message.
 const CHUNK: usize = 64 * 1024;
-/// Messages in flight: at most this many chunks (4 MiB) wait for the destination.
+/// Messages in flight over all readers of a process: at most this many chunks (4 MiB) wait
+/// for the destination, shared by the `--jobs` workers.
 const DEPTH: usize = 64;
+/// Messages in flight for one reader, however many workers.
+const MIN_DEPTH: usize = 8;
 
 /// What the reader sends.
 pub enum Msg {
@@ -59,6 +62,8 @@ pub struct ReadPlan {
     pub window_rows: u64,
     /// Column index and type of the cursor and key columns.
     pub watched: Vec<(usize, Type)>,
+    /// Readers running at once (`--jobs`): they share the read-ahead memory.
+    pub readers: usize,
 }
 
 /// A running reader.
@@ -71,7 +76,7 @@ pub struct ReadAhead {
 impl ReadAhead {
     /// Starts reading on its own thread.
     pub fn start(mut src: Conn, plan: ReadPlan) -> ReadAhead {
-        let (tx, rx) = sync_channel(DEPTH);
+        let (tx, rx) = sync_channel((DEPTH / plan.readers.max(1)).max(MIN_DEPTH));
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::spawn(move || {

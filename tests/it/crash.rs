@@ -4,7 +4,6 @@
 //! must have fired exactly once per row.
 
 use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
-use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -105,6 +104,7 @@ fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_reco
 /// Runs `single` with a failpoint armed, waits for it to stop there, SIGKILLs it.
 #[cfg(feature = "failpoints")]
 pub(crate) fn kill_at(job: &Pgsync, failpoint: &str) {
+    use std::io::{BufRead, BufReader};
     let mut child = job.spawn("single", &[], &[("PGSYNC_FAILPOINT", failpoint)]);
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let name = failpoint.split('@').next().unwrap();

@@ -95,7 +95,10 @@ pub fn copy_tail(data: &[u8]) {
             .chunks(chunk.max(1))
             .try_for_each(|c| t.feed(c))
             .is_ok();
-        (ok, t.rows(), t.last().cloned())
+        let last: Option<Vec<Option<Vec<u8>>>> = t
+            .last()
+            .map(|fields| fields.into_iter().map(|f| f.map(<[u8]>::to_vec)).collect());
+        (ok, t.rows(), last)
     };
     let whole = run(bytes.len());
     let pieces = run(usize::from(split % 16) + 1);

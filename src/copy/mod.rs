@@ -282,7 +282,7 @@ fn tail_position(
     let stmt = txn
         .prepare_typed(&format!("SELECT {select}"), &types)
         .on(Side::Destination, doing)?;
-    let values: Vec<RawValue<'_>> = raw.iter().map(|f| RawValue(f.as_deref())).collect();
+    let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
     let params: Vec<&(dyn ToSql + Sync)> =
         values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     let row = txn.query_one(&stmt, &params).on(Side::Destination, doing)?;

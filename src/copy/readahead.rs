@@ -181,9 +181,8 @@ fn read_all(
             (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
             (true, SliceKind::NullCursor) if rows == 0 => pos.clone(),
             _ => {
-                let raw = tail.last().cloned().unwrap_or_default();
-                let values: Vec<RawValue<'_>> =
-                    raw.iter().map(|f| RawValue(f.as_deref())).collect();
+                let raw = tail.last().unwrap_or_default();
+                let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
                 let params: Vec<&(dyn ToSql + Sync)> =
                     values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 let row = src

@@ -30,18 +30,31 @@ enum Step {
     Done,
 }
 
-/// Raw bytes of the watched fields of one row (`None` = SQL NULL).
-pub type RawFields = Vec<Option<Vec<u8>>>;
+/// One watched field of a row: its bytes, or SQL NULL. The buffer is reused row after row.
+#[derive(Debug, Clone, Default)]
+struct Field {
+    null: bool,
+    bytes: Vec<u8>,
+}
+
+impl Field {
+    fn value(&self) -> Option<&[u8]> {
+        (!self.null).then_some(self.bytes.as_slice())
+    }
+}
 
 /// Follows a binary COPY stream, remembering the watched fields of the last complete row.
+/// Nothing is allocated per row: the fixed-size parts collect in an array, and the watched
+/// fields of the current and the last row are two sets of buffers that swap at a row's end.
 pub struct TailTracker {
     watched: Vec<usize>,
     step: Step,
-    pending: Vec<u8>,
+    pending: [u8; 19],
+    pending_len: usize,
     field: usize,
     fields: usize,
-    current: RawFields,
-    last: Option<RawFields>,
+    current: Vec<Field>,
+    last: Vec<Field>,
     rows: u64,
 }
 
@@ -52,11 +65,12 @@ impl TailTracker {
         TailTracker {
             watched,
             step: Step::Header,
-            pending: Vec::with_capacity(19),
+            pending: [0; 19],
+            pending_len: 0,
             field: 0,
             fields: 0,
-            current: vec![None; n],
-            last: None,
+            current: vec![Field::default(); n],
+            last: vec![Field::default(); n],
             rows: 0,
         }
     }
@@ -66,14 +80,25 @@ impl TailTracker {
         self.rows
     }
 
-    /// The watched fields of the last complete row.
-    pub fn last(&self) -> Option<&RawFields> {
-        self.last.as_ref()
+    /// The watched fields of the last complete row (`None` in a field = SQL NULL).
+    pub fn last(&self) -> Option<Vec<Option<&[u8]>>> {
+        (self.rows > 0).then(|| self.last.iter().map(Field::value).collect())
+    }
+
+    /// The slot of the field being read, if it is watched.
+    fn slot(&self) -> Option<usize> {
+        self.watched.iter().position(|w| *w == self.field)
     }
 
     /// Feeds the next bytes of the stream.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), TailError> {
         while !bytes.is_empty() {
+            if self.step == Step::Count && self.pending_len == 0 {
+                if let Some(used) = self.whole_row(bytes) {
+                    bytes = &bytes[used..];
+                    continue;
+                }
+            }
             match self.step {
                 Step::Header | Step::Count | Step::Length => {
                     let need = match self.step {
@@ -81,21 +106,22 @@ impl TailTracker {
                         Step::Count => 2,
                         _ => 4,
                     };
-                    let take = (need - self.pending.len()).min(bytes.len());
-                    self.pending.extend_from_slice(&bytes[..take]);
+                    let take = (need - self.pending_len).min(bytes.len());
+                    self.pending[self.pending_len..self.pending_len + take]
+                        .copy_from_slice(&bytes[..take]);
+                    self.pending_len += take;
                     bytes = &bytes[take..];
-                    if self.pending.len() == need {
-                        let fixed = std::mem::take(&mut self.pending);
-                        self.on_fixed(&fixed)?;
+                    if self.pending_len == need {
+                        self.pending_len = 0;
+                        let fixed = self.pending;
+                        self.on_fixed(&fixed[..need])?;
                     }
                 }
                 Step::Extension(left) | Step::Data(left) => {
                     let take = (left as usize).min(bytes.len());
                     if let Step::Data(_) = self.step {
-                        if let Some(slot) = self.watched.iter().position(|w| *w == self.field) {
-                            self.current[slot]
-                                .get_or_insert_with(Vec::new)
-                                .extend_from_slice(&bytes[..take]);
+                        if let Some(slot) = self.slot() {
+                            self.current[slot].bytes.extend_from_slice(&bytes[..take]);
                         }
                     }
                     bytes = &bytes[take..];
@@ -111,6 +137,48 @@ impl TailTracker {
             }
         }
         Ok(())
+    }
+
+    /// The fast path: a row that lies whole in `bytes` is read in one go, and the bytes it
+    /// used are returned. `None` — a row cut by the end of `bytes`, the trailer, or anything
+    /// malformed — leaves it to the step-by-step path, which starts the row over (a row's
+    /// start clears the watched fields this may have half filled).
+    fn whole_row(&mut self, bytes: &[u8]) -> Option<usize> {
+        let count = i16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]);
+        if count < 0 {
+            return None;
+        }
+        let mut at = 2;
+        for field in 0..count as usize {
+            let len = i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+            at += 4;
+            let slot = self.watched.iter().position(|w| *w == field);
+            let value = match len {
+                -1 => None,
+                n if n < 0 => return None,
+                n => {
+                    let value = bytes.get(at..at + n as usize)?;
+                    at += n as usize;
+                    Some(value)
+                }
+            };
+            if let Some(slot) = slot {
+                let f = &mut self.current[slot];
+                f.null = value.is_none();
+                f.bytes.clear();
+                f.bytes.extend_from_slice(value.unwrap_or_default());
+            }
+        }
+        for (slot, w) in self.watched.iter().enumerate() {
+            if *w >= count as usize {
+                self.current[slot].null = true;
+                self.current[slot].bytes.clear();
+            }
+        }
+        self.fields = count as usize;
+        self.rows += 1;
+        std::mem::swap(&mut self.current, &mut self.last);
+        Some(at)
     }
 
     fn on_fixed(&mut self, fixed: &[u8]) -> Result<(), TailError> {
@@ -135,7 +203,10 @@ impl TailTracker {
                 n => {
                     self.fields = n as usize;
                     self.field = 0;
-                    self.current.iter_mut().for_each(|f| *f = None);
+                    self.current.iter_mut().for_each(|f| {
+                        f.null = true;
+                        f.bytes.clear();
+                    });
                     if self.fields == 0 {
                         self.end_row()
                     } else {
@@ -146,13 +217,16 @@ impl TailTracker {
             Step::Length => match i32::from_be_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) {
                 -1 => self.next_field(),
                 n if n < 0 => return Err(TailError("negative field length")),
-                0 => {
-                    if let Some(slot) = self.watched.iter().position(|w| *w == self.field) {
-                        self.current[slot] = Some(Vec::new());
+                n => {
+                    if let Some(slot) = self.slot() {
+                        self.current[slot].null = false;
                     }
-                    self.next_field()
+                    if n == 0 {
+                        self.next_field()
+                    } else {
+                        Step::Data(n as u32)
+                    }
                 }
-                n => Step::Data(n as u32),
             },
             _ => unreachable!("only fixed-size steps collect bytes"),
         };
@@ -170,10 +244,7 @@ impl TailTracker {
 
     fn end_row(&mut self) -> Step {
         self.rows += 1;
-        match &mut self.last {
-            Some(last) => last.clone_from(&self.current),
-            None => self.last = Some(self.current.clone()),
-        }
+        std::mem::swap(&mut self.current, &mut self.last);
         Step::Count
     }
 }
@@ -244,16 +315,45 @@ mod tests {
             assert_eq!(t.rows(), 3);
             assert_eq!(
                 t.last().unwrap(),
-                &vec![Some(b"cur3".to_vec()), Some(b"key-3".to_vec())]
+                vec![Some(&b"cur3"[..]), Some(&b"key-3"[..])]
             );
         }
+    }
+
+    #[test]
+    fn rows_read_whole_and_rows_read_piecewise_agree() {
+        // Rows of different lengths: a watched field missing from a short row is NULL, and a
+        // long row's value must not leak into the next one, whichever path reads them.
+        let long = [7u8; 70_000];
+        let bytes = stream(&[
+            vec![Some(b"a"), Some(&long), Some(b"c")],
+            vec![Some(b"only-one")],
+            vec![None, Some(b"b2"), Some(b"c2"), Some(b"d2")],
+            vec![Some(b"x"), Some(b"")],
+        ]);
+        let mut answers = Vec::new();
+        for chunk in [1, 5, 64 * 1024, bytes.len()] {
+            let mut t = TailTracker::new(vec![2, 1]);
+            for piece in bytes.chunks(chunk) {
+                t.feed(piece).unwrap();
+            }
+            let last: Vec<Option<Vec<u8>>> = t
+                .last()
+                .unwrap()
+                .into_iter()
+                .map(|f| f.map(<[u8]>::to_vec))
+                .collect();
+            answers.push((t.rows(), last));
+        }
+        assert_eq!(answers[0], (4, vec![None, Some(Vec::new())]));
+        assert!(answers.iter().all(|a| *a == answers[0]));
     }
 
     #[test]
     fn nulls_and_empty_values_differ() {
         let mut t = TailTracker::new(vec![0, 1]);
         t.feed(&stream(&[vec![None, Some(b"")]])).unwrap();
-        assert_eq!(t.last().unwrap(), &vec![None, Some(Vec::new())]);
+        assert_eq!(t.last().unwrap(), vec![None, Some(&[][..])]);
     }
 
     #[test]

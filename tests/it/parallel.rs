@@ -21,13 +21,12 @@ fn jobs_copy_fresh_existing_and_incremental_passes_exactly() {
     let (src, created, existing) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("dst"));
     fixtures::transactions(&src, 200_000, 40);
     fixtures::transactions_table(&existing);
+    let three_jobs = |dst: &TestDb, extra: &[&str]| {
+        Pgsync::new(&src.url(), &dst.url(), "transactions")
+            .with(&[&["--jobs", "3", "--window-size", "4000"], extra].concat())
+    };
     for dst in [&created, &existing] {
-        let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
-            "--jobs",
-            "3",
-            "--window-size",
-            "4000",
-        ]);
+        let job = three_jobs(dst, &[]);
         job.run_ok("single", &[]);
         assert_tables_equal(&src, dst, "transactions", "id");
         let slices = dst.scalar_i64("SELECT count(DISTINCT slice) FROM pgsync.receipts");
@@ -46,15 +45,7 @@ fn jobs_copy_fresh_existing_and_incremental_passes_exactly() {
     fixtures::churn(&src, 5_000, 10);
     src.exec("ANALYZE transactions");
     for dst in [&created, &existing] {
-        let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
-            "--jobs",
-            "3",
-            "--window-size",
-            "4000",
-            "--lookback",
-            "0",
-        ]);
-        job.run_ok("single", &[]);
+        three_jobs(dst, &["--lookback", "0"]).run_ok("single", &[]);
         assert_tables_equal(&src, dst, "transactions", "id");
     }
 }

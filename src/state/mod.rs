@@ -3,16 +3,20 @@
 //! pass's figures. This module is the only importer of sled and bincode.
 //!
 //! The store is a cache of progress, not the truth: the destination's receipts are (see
-//! docs/checkpoint-protocol.md). Every write that matters is followed by `flush()`.
+//! docs/checkpoint-protocol.md). Every write that matters is made durable: plans and pass
+//! ends before going on, window checkpoints in the background (`flusher`).
 
 pub mod codec;
+mod flusher;
 pub mod keys;
 pub mod records;
 
+use flusher::Flusher;
 use records::{Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// State-store failures.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,7 @@ impl StateError {
 /// does not stop a second process from opening (and corrupting) the same store.
 pub struct StateStore {
     db: sled::Db,
+    flusher: Arc<Flusher>,
     dir: PathBuf,
     _lock: std::fs::File,
 }
@@ -131,14 +136,17 @@ impl StateStore {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(open_err(e)),
         }
+        // No periodic flush of sled's own: pgsync flushes after every write that matters.
         let db = sled::Config::new()
             .path(dir.join("sled"))
+            .flush_every_ms(None)
             .open()
             .map_err(|source| StateError::Io {
                 dir: dir.into(),
                 source,
             })?;
         Ok(StateStore {
+            flusher: Arc::new(Flusher::start(db.clone())),
             db,
             dir: dir.into(),
             _lock: lock,
@@ -153,7 +161,7 @@ impl StateStore {
             .map_err(|e| self.io(e))?;
         Ok(JobState {
             tree,
-            db: self.db.clone(),
+            flusher: Arc::clone(&self.flusher),
             dir: self.dir.clone(),
         })
     }
@@ -169,7 +177,7 @@ impl StateStore {
 /// One job's records.
 pub struct JobState {
     tree: sled::Tree,
-    db: sled::Db,
+    flusher: Arc<Flusher>,
     dir: PathBuf,
 }
 
@@ -195,10 +203,9 @@ impl JobState {
         Ok(())
     }
 
-    /// Makes everything written so far durable (fsync).
+    /// Makes everything written so far durable (fsync) before returning.
     pub fn flush(&self) -> Result<(), StateError> {
-        self.db.flush().map_err(|e| self.io(e))?;
-        Ok(())
+        self.flusher.flush_now().map_err(|e| self.io(e))
     }
 
     /// Job identity.
@@ -249,7 +256,8 @@ impl JobState {
         Ok(())
     }
 
-    /// Checkpoint: the committed window and the advanced pass, atomically, then flush.
+    /// Checkpoint: the committed window and the advanced pass, atomically, then a flush in
+    /// the background (at most `flusher::MAX_BEHIND` checkpoints wait for theirs).
     pub fn checkpoint(&self, window: &WindowRecord, pass: &PassRecord) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
         batch.insert(
@@ -258,7 +266,7 @@ impl JobState {
         );
         batch.insert(keys::PASS, codec::encode(pass));
         self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.flush()
+        self.flusher.request().map_err(|e| self.io(e))
     }
 
     /// Ends a pass: next watermark, figures and holdback, atomically, then flush. Window

@@ -8,7 +8,9 @@ values, 5% NULL certified_by_user) in database pgsync_bench_src on the local ser
 PGHOST/PGPORT/PGUSER), builds pgsync in release mode, and times, alternating each pgsync run
 with its baseline:
   fresh        pgsync single into a destination it creates   vs psql binary COPY pipeline into a table with its PK,
-                                                                and the pipeline into a PK-less table + ADD PRIMARY KEY
+                                                                and the pipeline into a PK-less table + ADD PRIMARY KEY;
+                                                                also the share of pgsync's pass spent planning and
+                                                                checkpointing (its -v timings line)
   existing     pgsync single into an existing empty table with its PK  vs the pipeline into a table with its PK
   incremental  pgsync single after 10% of rows changed          vs staging COPY + INSERT ... ORDER BY pk ON CONFLICT ... IS DISTINCT FROM
   verify       pgsync verify on equal tables                    vs per-window SELECT count(*), sum(hash_record_extended(t, 0))
@@ -75,14 +77,21 @@ def pipeline():
 EXTRA = []  # --jobs N given to the runner: passed to every pgsync single of the other cases
 
 
-def pgsync(state, *extra, jobs=None):
+def pgsync(state, *extra, jobs=None, overhead=None):
+    """pgsync single; with a list as `overhead`, runs with -v and appends the share of the
+    pass spent planning and checkpointing (from its timings line)."""
     opts = EXTRA if jobs is None else ["--jobs", str(jobs)]
-    subprocess.run([BIN, "single", "--quiet", "--state-dir", state, *opts, *extra, SRC, DST, "transactions"],
-                   check=True, stdout=subprocess.DEVNULL)
+    level = "--quiet" if overhead is None else "-v"
+    r = subprocess.run([BIN, "single", level, "--state-dir", state, *opts, *extra, SRC, DST, "transactions"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=None if overhead is None else subprocess.PIPE,
+                       text=True)
+    if overhead is not None:
+        line = next(l for l in r.stderr.splitlines() if " timings: " in l)
+        overhead.append(float(line.split("planning and checkpoints ")[1].split("%")[0]))
 
 
 def case_fresh(repeats, results):
-    a, b, c = [], [], []
+    a, b, c, overhead = [], [], [], []
     for _ in range(repeats):
         reset_dst(DDL)
         a.append(timed(pipeline))
@@ -90,8 +99,9 @@ def case_fresh(repeats, results):
         c.append(timed(lambda: (pipeline(), psql(DST, "ALTER TABLE transactions ADD PRIMARY KEY (id)"))))
         reset_dst()
         with tempfile.TemporaryDirectory() as st:
-            b.append(timed(lambda: pgsync(st)))
+            b.append(timed(lambda: pgsync(st, overhead=overhead)))
     results["fresh: pgsync single, destination created"] = (b, a, c)
+    results["planning and checkpoints, fresh pass"] = overhead
 
 
 def case_existing(repeats, results):
@@ -252,6 +262,9 @@ def main():
     for name, v in results.items():
         if isinstance(v, int):
             print(f"{name:45s} {v / 1024:8.1f} MiB")
+            continue
+        if isinstance(v, list):
+            print(f"{name:45s} {statistics.median(v):8.1f} % of the pass (median)")
             continue
         b, a, c = v
         mb, ma = statistics.median(b), statistics.median(a)

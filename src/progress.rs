@@ -89,10 +89,10 @@ struct StderrLogger {
 
 impl log::Log for StderrLogger {
     fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
-        // The driver logs every statement at debug from its own modules: keep only its notices.
+        // Below info, only pgsync's own messages: the driver logs every statement (with its
+        // parameters, i.e. row values) and sled its internals at debug.
         meta.level() <= self.level
-            && (meta.level() <= log::Level::Info
-                || !meta.target().starts_with("tokio_postgres::prepare"))
+            && (meta.level() <= log::Level::Info || meta.target().starts_with("pgsync"))
     }
 
     fn log(&self, record: &log::Record<'_>) {

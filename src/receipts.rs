@@ -148,13 +148,9 @@ impl Receipts {
         client.batch_execute(&sql).on(Side::Destination, DOING)
     }
 
-    /// Inserts a receipt inside the window's own transaction.
-    pub fn insert(
-        &self,
-        txn: &mut postgres::Transaction<'_>,
-        job: &str,
-        r: &Receipt,
-    ) -> Result<(), DbError> {
+    /// The statement that inserts a receipt: the window's transaction sends it with its
+    /// COMMIT (`db::txn::Txn::commit_with`).
+    pub fn insert_sql(&self, job: &str, r: &Receipt) -> String {
         let json = |p: &Position| literal(&serde_json::to_string(p).unwrap_or_default());
         let (rank, from) = r
             .resume
@@ -162,7 +158,7 @@ impl Receipts {
             .map_or(("NULL".to_string(), "NULL".to_string()), |x| {
                 (x.rank.to_string(), format!("{}::jsonb", json(&x.from)))
             });
-        let sql = format!(
+        format!(
             "INSERT INTO {} (job, pass, window_no, slice, end_position, slice_done, pass_finished, pass_upper, \
              rows_read, rows_written, resume_rank, resume_from) \
              VALUES ({}, {}, {}, {}, {}::jsonb, {}, {}, {}, {}, {}, {rank}, {from})",
@@ -177,8 +173,7 @@ impl Receipts {
             r.pass_upper.as_deref().map_or("NULL".to_string(), literal),
             r.rows_read,
             r.rows_written
-        );
-        txn.batch_execute(&sql).on(Side::Destination, DOING)
+        )
     }
 
     /// What the receipts say about the job's latest pass; `None` when there are none (or

@@ -21,16 +21,24 @@ use postgres::types::Type;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// How a run of the window loop ended.
+pub struct Ran {
+    /// Every slice is done; false when stopped by SIGINT/SIGTERM.
+    pub finished: bool,
+    /// Time the workers spent on checkpoints (receipts, in-flight records, sled batches
+    /// and flushes), summed over the workers.
+    pub bookkeeping: Duration,
+}
+
 /// Runs the pass's remaining windows with up to `session.spec.jobs` workers, then writes
-/// the receipt that closes the pass when no window's receipt did. Returns false when
-/// stopped by SIGINT/SIGTERM.
+/// the receipt that closes the pass when no window's receipt did.
 pub fn run(
     session: &Session,
     pass: &mut PassRecord,
     plan: &WindowPlan<'_>,
     progress: &mut Progress,
     started: Instant,
-) -> Result<bool, Error> {
+) -> Result<Ran, Error> {
     let left = pass.progress.iter().filter(|p| !p.done).count();
     let workers = session.spec.jobs.clamp(1, left.max(1));
     let ledger = Ledger {
@@ -45,6 +53,7 @@ pub fn run(
             last_live: Instant::now(),
             stop: false,
             closed: false,
+            bookkeeping: Duration::ZERO,
         }),
     };
     let results: Vec<Result<bool, Error>> = std::thread::scope(|scope| {
@@ -58,14 +67,20 @@ pub fn run(
     });
     let inner = ledger.inner.into_inner().unwrap_or_else(|e| e.into_inner());
     *pass = inner.pass;
+    let mut bookkeeping = inner.bookkeeping;
     let mut finished = true;
     for result in results {
         finished &= result?;
     }
     if finished && pass.is_finished() && !inner.closed {
+        let closing = Instant::now();
         close_pass(session, pass, plan)?;
+        bookkeeping += closing.elapsed();
     }
-    Ok(finished && pass.is_finished())
+    Ok(Ran {
+        finished: finished && pass.is_finished(),
+        bookkeeping,
+    })
 }
 
 /// The pass shared by the workers.
@@ -88,6 +103,8 @@ struct Inner<'p> {
     stop: bool,
     /// A committed window's receipt said the pass finished.
     closed: bool,
+    /// Checkpoint time so far (`Ran::bookkeeping`).
+    bookkeeping: Duration,
 }
 
 /// How a worker reads its slices.
@@ -308,7 +325,9 @@ impl<'p> Ledger<'_, 'p> {
         let rows_read = {
             let mut inner = self.lock();
             let inner = &mut *inner;
+            let checkpointing = Instant::now();
             checkpoint::commit(&session.state, &mut inner.pass, window, outcome)?;
+            inner.bookkeeping += outcome.bookkeeping + checkpointing.elapsed();
             inner.closed |= ends_pass;
             inner.progress.update(&inner.pass);
             if inner.last_live.elapsed() >= Duration::from_secs(1) {
@@ -378,8 +397,7 @@ fn close_pass(
         }),
     };
     pass.next_window += 1;
-    let mut txn = dst.transaction().on(Side::Destination, doing)?;
-    plan.receipts.insert(&mut txn, plan.job_id, &receipt)?;
-    txn.commit().on(Side::Destination, doing)?;
+    dst.batch_execute(&plan.receipts.insert_sql(plan.job_id, &receipt))
+        .on(Side::Destination, doing)?;
     Ok(())
 }

@@ -106,7 +106,7 @@ pub fn summary_line(s: &PassSummary) -> String {
     if s.finished && s.windows == 0 {
         return format!("pass {}: nothing new to copy", s.pass);
     }
-    format!(
+    let mut line = format!(
         "pass {} {}: {} rows read, {} rows written, {} windows in {:.2}s ({:.0} rows/s)",
         s.pass,
         if s.finished { "done" } else { "interrupted" },
@@ -115,6 +115,34 @@ pub fn summary_line(s: &PassSummary) -> String {
         s.windows,
         s.seconds,
         rate(s.rows_read, s.seconds)
+    );
+    if !s.timings.key_build.is_zero() {
+        line += &format!(
+            ", primary key built in {:.2}s",
+            s.timings.key_build.as_secs_f64()
+        );
+    }
+    line
+}
+
+/// Where a pass's time went, for `-v`: the cost of planning and checkpoints against the
+/// rest.
+pub fn timings_line(s: &PassSummary) -> String {
+    let t = &s.timings;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "pass {} timings: planning {:.1} ms, preparing the destination {:.1} ms, windows {:.1} ms \
+         (checkpoints {:.1} ms), key build {:.1} ms, finishing {:.1} ms; planning and \
+         checkpoints {:.1}% of {:.2}s",
+        s.pass,
+        ms(t.planning),
+        ms(t.preparing),
+        ms(t.windows),
+        ms(t.checkpoints),
+        ms(t.key_build),
+        ms(t.finishing),
+        t.overhead() * 100.0,
+        t.total().as_secs_f64()
     )
 }
 
@@ -122,6 +150,7 @@ pub fn summary_line(s: &PassSummary) -> String {
 /// command, so `--quiet`, which silences progress and notes, keeps it).
 pub fn report(summary: &PassSummary) -> Outcome {
     println!("{}", summary_line(summary));
+    log::debug!("{}", timings_line(summary));
     if summary.finished {
         Outcome::Done
     } else {

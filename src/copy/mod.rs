@@ -12,6 +12,7 @@ pub mod tail;
 pub mod upsert;
 
 use crate::catalog::TableShape;
+use crate::db::txn::Txn;
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::error::Error;
 use crate::failpoint;
@@ -34,6 +35,9 @@ pub struct WindowOutcome {
     pub end: Position,
     /// The window exhausted its slice.
     pub slice_done: bool,
+    /// Time spent in the window's transaction on bookkeeping: the receipt and the
+    /// in-flight record (reported by `-v`, not stored).
+    pub bookkeeping: std::time::Duration,
 }
 
 /// SQLSTATE of a unique violation: an append met a row already in the target.
@@ -125,9 +129,7 @@ fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
 ) -> Result<WindowOutcome, Error> {
     let kind = &at.slice.kind;
     let copy_sql = source::window_copy_sql(plan.shape, plan.ks, at.from, kind, plan.window_rows);
-    let mut txn = dest
-        .transaction()
-        .on(Side::Destination, "starting a window transaction")?;
+    let mut txn = Txn::begin(dest).on(Side::Destination, "starting a window transaction")?;
     let watched = if append {
         position_types(plan.shape, plan.ks)
     } else {
@@ -143,9 +145,9 @@ fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
                 plan.shape.table.sql(),
                 plan.shape.column_list(None)
             );
-            staging::pipe(source, &mut txn, &copy_sql, &copy_in, Some(t))?
+            staging::pipe(source, &mut *txn, &copy_sql, &copy_in, Some(t))?
         }
-        None => staging::stage(source, &mut txn, &copy_sql, plan.shape)?,
+        None => staging::stage(source, &mut *txn, &copy_sql, plan.shape)?,
     };
     let slice_done = rows_read < plan.window_rows;
     let end = match (slice_done, kind) {
@@ -153,16 +155,17 @@ fn one_window<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
         (true, SliceKind::NullCursor) if rows_read == 0 => at.from.clone(),
         _ => match (&tail, &watched) {
             (Some(t), Some(w)) => tail_position(&mut txn, plan.ks, kind, t, w)?,
-            _ => staging::last_position(&mut txn, plan.ks, kind)?,
+            _ => staging::last_position(&mut *txn, plan.ks, kind)?,
         },
     };
     seal(txn, plan, at, rows_read, end, tail.is_some(), hook)
 }
 
 /// The common end of a window: the upsert (unless the rows were appended to the target),
-/// the receipt, the caller's in-flight record, COMMIT — one destination transaction.
+/// the caller's in-flight record, then the receipt and COMMIT in one round trip — one
+/// destination transaction.
 fn seal<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
-    mut txn: postgres::Transaction<'_>,
+    mut txn: Txn<'_>,
     plan: &WindowPlan<'_>,
     at: &WindowAt<'_>,
     rows_read: u64,
@@ -177,12 +180,14 @@ fn seal<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
         txn.execute(plan.upsert_sql, &[])
             .on(Side::Destination, "upserting a window")?
     };
-    let outcome = WindowOutcome {
+    let mut outcome = WindowOutcome {
         rows_read,
         rows_written,
         end,
         slice_done,
+        bookkeeping: std::time::Duration::ZERO,
     };
+    let bookkeeping = std::time::Instant::now();
     let receipt = Receipt {
         pass: at.pass,
         window: at.window,
@@ -195,13 +200,16 @@ fn seal<F: FnOnce(&WindowOutcome) -> Result<(), Error>>(
         rows_written,
         resume: at.resume.clone(),
     };
-    plan.receipts.insert(&mut txn, plan.job_id, &receipt)?;
+    let receipt_sql = plan.receipts.insert_sql(plan.job_id, &receipt);
     if let Some(hook) = hook.take() {
         hook(&outcome)?;
     }
+    outcome.bookkeeping = bookkeeping.elapsed();
     failpoint::hit(failpoint::BEFORE_DEST_COMMIT);
-    // checkpoint-protocol.md step 1: rows and receipt commit together.
-    txn.commit().on(Side::Destination, "committing a window")?;
+    // checkpoint-protocol.md step 1: rows and receipt commit together. The receipt's round
+    // trip is the COMMIT's (it is timed with the window, not as bookkeeping).
+    txn.commit_with(&receipt_sql)
+        .on(Side::Destination, "committing a window")?;
     failpoint::hit(failpoint::AFTER_DEST_COMMIT);
     Ok(outcome)
 }
@@ -230,9 +238,7 @@ pub fn apply_streamed(
             plan.shape.column_list(None)
         )
     };
-    let mut txn = dest
-        .transaction()
-        .on(Side::Destination, "starting a window transaction")?;
+    let mut txn = Txn::begin(dest).on(Side::Destination, "starting a window transaction")?;
     let mut writer = txn.copy_in(&copy_in).on(Side::Destination, doing)?;
     let (rows, end) = loop {
         match reader.recv() {
@@ -259,7 +265,7 @@ pub fn watched_columns(shape: &TableShape, ks: &KeySpace) -> Option<Vec<(usize, 
 /// The position after the last row appended, from its raw cursor and key bytes: the
 /// destination prints them as text through parameters of their own types.
 fn tail_position(
-    txn: &mut postgres::Transaction<'_>,
+    txn: &mut postgres::Client,
     ks: &KeySpace,
     kind: &SliceKind,
     tail: &TailTracker,

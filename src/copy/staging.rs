@@ -42,7 +42,7 @@ pub fn create(client: &mut postgres::Client, shape: &TableShape) -> Result<(), D
 /// Pipes the source COPY into the staging table; returns the rows staged.
 pub fn stage(
     source: &mut postgres::Client,
-    txn: &mut postgres::Transaction<'_>,
+    txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
     shape: &TableShape,
 ) -> Result<u64, StageError> {
@@ -58,7 +58,7 @@ pub fn stage(
 /// tail tracker; returns the rows the destination took.
 pub fn pipe(
     source: &mut postgres::Client,
-    txn: &mut postgres::Transaction<'_>,
+    txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
     copy_in_sql: &str,
     tail: Option<&mut TailTracker>,
@@ -103,7 +103,7 @@ pub fn classify_io(side: Side, doing: &str, e: io::Error) -> DbError {
 
 /// The position of the last row staged (arrival order = the source's ORDER BY).
 pub fn last_position(
-    txn: &mut postgres::Transaction<'_>,
+    txn: &mut impl postgres::GenericClient,
     ks: &KeySpace,
     kind: &SliceKind,
 ) -> Result<Position, DbError> {

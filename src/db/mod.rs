@@ -4,6 +4,7 @@
 
 pub mod ident;
 pub mod pool;
+pub mod txn;
 
 use postgres::error::SqlState;
 use serde::{Deserialize, Serialize};

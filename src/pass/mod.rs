@@ -15,7 +15,7 @@ use crate::state::StateError;
 use crate::window_loop;
 use destination::{build_deferred_key, prepare_destination};
 use planning::{holdback_after, plan_new_pass, plan_rebuild};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod destination;
 mod planning;
@@ -40,6 +40,44 @@ impl PassSummary {
             seconds: 0.0,
             finished: true,
             continued,
+            timings: PassTimings::default(),
+        }
+    }
+}
+
+/// Where a run's time went (`-v` prints it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassTimings {
+    /// Reconciling the state with the receipts, planning or continuing the pass, and
+    /// recording the plan.
+    pub planning: Duration,
+    /// Creating or checking the destination table, the receipts table and staging.
+    pub preparing: Duration,
+    /// The window loop, checkpoints included.
+    pub windows: Duration,
+    /// Within `windows`: receipts, in-flight records, sled batches and flushes, summed
+    /// over the workers.
+    pub checkpoints: Duration,
+    /// Building the primary key of a destination loaded without it.
+    pub key_build: Duration,
+    /// Recording the finished watermark and pruning the pass's receipts.
+    pub finishing: Duration,
+}
+
+impl PassTimings {
+    /// The whole run.
+    pub fn total(&self) -> Duration {
+        self.planning + self.preparing + self.windows + self.key_build + self.finishing
+    }
+
+    /// Planning and checkpointing (the cost of crash safety and of planning) as a
+    /// fraction of the run.
+    pub fn overhead(&self) -> f64 {
+        let total = self.total().as_secs_f64();
+        if total > 0.0 {
+            (self.planning + self.checkpoints + self.finishing).as_secs_f64() / total
+        } else {
+            0.0
         }
     }
 }
@@ -61,6 +99,8 @@ pub struct PassSummary {
     pub finished: bool,
     /// The run continued an unfinished pass (rather than planning a new one).
     pub continued: bool,
+    /// Where the time went.
+    pub timings: PassTimings,
 }
 
 /// What the next run would do, computed like `run` but without writing anything.
@@ -106,6 +146,8 @@ pub fn preview(session: &Session) -> Result<Preview, Error> {
 
 /// Runs (or continues) one pass.
 pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
+    let mut timings = PassTimings::default();
+    let planning = Instant::now();
     let mut src = session.source.get()?;
     let mut dst = session.dest.get()?;
     let receipt = session.receipts.latest(&mut dst, &session.spec.job_id)?;
@@ -170,7 +212,10 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         None => session.state.record_pass(&pass)?,
     }
     failpoint::hit(failpoint::AFTER_PLAN);
+    timings.planning = planning.elapsed();
+    let preparing = Instant::now();
     let upsert_sql = prepare_destination(session, &mut dst, pass.apply)?;
+    timings.preparing = preparing.elapsed();
     drop(src); // the workers check out their own connections
     let plan = WindowPlan {
         shape: &session.shape,
@@ -186,13 +231,19 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         (pass.rows_read, pass.rows_written, pass.windows_committed);
     let mut progress = Progress::new(session.spec.output, pass.rows_read);
     crate::status::write_live(&session.spec, &session.state);
-    let finished = window_loop::run(session, &mut pass, &plan, &mut progress, started)?;
+    let ran = window_loop::run(session, &mut pass, &plan, &mut progress, started)?;
+    let finished = ran.finished;
     progress.finish();
-    let seconds = started.elapsed().as_secs_f64();
+    timings.windows = started.elapsed();
+    timings.checkpoints = ran.bookkeeping;
+    let seconds = timings.windows.as_secs_f64();
     pass.seconds_before += seconds;
     if finished && pass.apply == ApplyMode::AppendKeyLater {
+        let building = Instant::now();
         build_deferred_key(session, &mut dst)?;
+        timings.key_build = building.elapsed();
     }
+    let finishing = Instant::now();
     if finished {
         let stats = PassStats {
             pass: pass.pass,
@@ -219,6 +270,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     } else {
         session.state.record_pass(&pass)?;
     }
+    timings.finishing = finishing.elapsed();
     Ok(PassSummary {
         pass: pass.pass,
         rows_read: pass.rows_read - rows_before,
@@ -227,6 +279,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         seconds,
         finished,
         continued,
+        timings,
     })
 }
 

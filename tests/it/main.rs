@@ -34,3 +34,6 @@ mod operator;
 
 /// `--jobs`: slices copied at once, killed and resumed (with or without the state).
 mod parallel;
+
+/// The window transaction: receipt and COMMIT in one round trip, all or nothing.
+mod txn;

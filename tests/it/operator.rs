@@ -1,8 +1,8 @@
 //! Operator experience: status while a sync runs, the `plan` dry run, configuration
-//! precedence (flag > env > file > default), the progress/log output modes, completions and
-//! the man page.
+//! precedence (flag > env > file > default), the progress/log output modes, the `-v`
+//! timings, completions and the man page.
 
-use crate::harness::{fixtures, Pgsync, TestDb};
+use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -194,4 +194,47 @@ fn completions_and_the_man_page_come_from_the_same_definitions() {
         out.status.success() && page.contains(".TH pgsync") && page.contains("resume"),
         "man page"
     );
+}
+
+#[test]
+fn verbose_run_says_where_the_time_went_and_the_summary_counts_the_key_build() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 5_000, 10);
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "1000"]);
+    job.options.retain(|o| o != "--quiet");
+    let out = job.run_ok("single", &["-v"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("primary key built in"), "{summary}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let timings = stderr
+        .lines()
+        .find(|l| l.starts_with("pgsync: pass 1 timings: planning "))
+        .unwrap_or_else(|| panic!("no timings line in {stderr}"));
+    // "... windows W ms (checkpoints C ms) ... of T s": the parts fit in the whole.
+    let number_after = |label: &str| -> f64 {
+        let rest = &timings[timings
+            .find(label)
+            .unwrap_or_else(|| panic!("{label}: {timings}"))
+            + label.len()..];
+        rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (windows, checkpoints, total) = (
+        number_after("windows "),
+        number_after("(checkpoints "),
+        number_after("% of "),
+    );
+    assert!(checkpoints > 0.0 && checkpoints <= windows, "{timings}");
+    assert!(total * 1000.0 >= windows - 1.0, "{timings}");
+    fixtures::churn(&src, 500, 10);
+    let out = job.run_ok("single", &["-v", "--lookback", "0"]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with("pass 2 done") && !summary.contains("primary key"),
+        "{summary}"
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
 }

@@ -28,9 +28,10 @@ pub enum StageError {
 
 /// Creates the session's staging table.
 pub fn create(client: &mut postgres::Client, shape: &TableShape) -> Result<(), DbError> {
+    // A new session has no temp schema yet: the DROP's "does not exist" notice is muted.
     let sql = format!(
-        "DROP TABLE IF EXISTS pg_temp.{STAGE}; \
-         CREATE TEMP TABLE {STAGE} (LIKE {}) ON COMMIT DELETE ROWS; \
+        "SET client_min_messages = warning; DROP TABLE IF EXISTS pg_temp.{STAGE}; \
+         RESET client_min_messages; CREATE TEMP TABLE {STAGE} (LIKE {}) ON COMMIT DELETE ROWS; \
          ALTER TABLE {STAGE} ADD COLUMN {SEQ} bigserial",
         shape.table.sql()
     );

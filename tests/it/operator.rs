@@ -167,6 +167,8 @@ fn progress_is_text_lines_or_json_lines_when_stderr_is_not_a_terminal() {
         text.lines().any(|l| l.starts_with("pgsync: pass ")),
         "{text}"
     );
+    // Nothing but progress: no server notice from pgsync's own housekeeping.
+    assert!(!text.contains("NOTICE"), "{text}");
     let quiet = Pgsync::new(&src.url(), &dst.url(), "transactions")
         .with(&["--progress-interval", "0"])
         .run_ok("single", &[]);

@@ -45,12 +45,12 @@ fn rows_and_last_statement_commit_together() {
     assert!(idle(&mut client));
 }
 
-#[test]
-fn a_failing_last_statement_commits_nothing_and_rolls_back() {
-    let (db, mut client) = setup();
-    db.exec("INSERT INTO receipts VALUES (7)");
-    let mut txn = Txn::begin(&mut client).unwrap();
-    txn.batch_execute("INSERT INTO rows_ VALUES (1)").unwrap();
+/// `work` in a window transaction, then `INSERT INTO receipts VALUES (7)` with the COMMIT,
+/// which must fail with a unique violation; the connection must be left with no
+/// transaction open.
+fn failed_commit(db: &TestDb, client: &mut postgres::Client, work: &str) {
+    let mut txn = Txn::begin(client).unwrap();
+    txn.batch_execute(work).unwrap();
     let err = txn
         .commit_with("INSERT INTO receipts VALUES (7)")
         .unwrap_err();
@@ -58,26 +58,23 @@ fn a_failing_last_statement_commits_nothing_and_rolls_back() {
         err.code(),
         Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
     );
+    assert!(idle(client));
     assert_eq!(db.scalar_i64("SELECT count(*) FROM rows_"), 0);
-    assert!(idle(&mut client));
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM deferred"), 0);
+}
+
+#[test]
+fn a_failing_last_statement_commits_nothing_and_rolls_back() {
+    let (db, mut client) = setup();
+    db.exec("INSERT INTO receipts VALUES (7)");
+    failed_commit(&db, &mut client, "INSERT INTO rows_ VALUES (1)");
 }
 
 #[test]
 fn a_failing_commit_commits_nothing_and_leaves_the_connection_idle() {
     let (db, mut client) = setup();
-    let mut txn = Txn::begin(&mut client).unwrap();
-    txn.batch_execute("INSERT INTO deferred VALUES (1), (1)")
-        .unwrap();
-    let err = txn
-        .commit_with("INSERT INTO receipts VALUES (7)")
-        .unwrap_err();
-    assert_eq!(
-        err.code(),
-        Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
-    );
-    assert_eq!(db.scalar_i64("SELECT count(*) FROM deferred"), 0);
+    failed_commit(&db, &mut client, "INSERT INTO deferred VALUES (1), (1)");
     assert_eq!(db.scalar_i64("SELECT count(*) FROM receipts"), 0);
-    assert!(idle(&mut client));
 }
 
 #[test]

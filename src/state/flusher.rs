@@ -1,18 +1,20 @@
-//! Background flushing of the state store (docs/checkpoint-protocol.md, step 3). A
-//! checkpoint's batch is applied at once by the worker, and made durable (fsync) on this
-//! thread while the worker copies its next window. At most `MAX_BEHIND` checkpoints wait
-//! for their fsync; a worker that would go further waits for the flusher. A failed
-//! background flush is returned to the next checkpoint. Dropping the flusher flushes what
-//! is left. The receipts make a lag safe: a checkpoint lost to a kill is a state behind
-//! the receipts, which reconciliation corrects.
+//! Background writing of checkpoints to the state store (docs/checkpoint-protocol.md,
+//! steps 2 and 3). A worker hands over a checkpoint's batch and goes on with its next
+//! window; this thread applies the batches in the order they came and makes them durable
+//! (fsync). At most `MAX_BEHIND` checkpoints wait at once; a worker that would go further
+//! waits. Every other read or write of the store first waits for the queue to be written
+//! (`settle`), so no one reads a state older than a checkpoint handed over, and no older
+//! batch overwrites a newer write. A failed background write is returned to the next
+//! caller. Dropping the flusher writes what is left. The receipts make the lag safe: a
+//! checkpoint lost to a kill is a state behind the receipts, which reconciliation corrects.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-/// Checkpoints that may wait for their fsync at once.
+/// Checkpoints that may wait to be written at once.
 pub const MAX_BEHIND: u64 = 4;
 
-/// The flushing thread and its bookkeeping.
+/// The writing thread and its queue.
 pub struct Flusher {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -26,24 +28,32 @@ struct Shared {
 
 #[derive(Default)]
 struct Counts {
-    /// Flushes asked for.
+    /// Batches handed over, not yet taken by the thread.
+    queue: Vec<(sled::Tree, sled::Batch)>,
+    /// Batches handed over.
     requested: u64,
-    /// Requests covered by a finished flush.
+    /// Batches applied and flushed.
     flushed: u64,
-    /// A background flush failed; the next request reports it.
+    /// A background write failed; the next caller gets it.
     error: Option<sled::Error>,
-    /// The flusher is being dropped: flush what is left and stop.
+    /// The flusher is being dropped: write what is left and stop.
     closing: bool,
+    /// Tests hold the thread back to queue several batches.
+    held: bool,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, Counts>) -> MutexGuard<'a, Counts> {
+        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Flusher {
-    /// Starts the flushing thread for `db`.
+    /// Starts the writing thread for `db`.
     pub fn start(db: sled::Db) -> Flusher {
         let shared = Arc::new(Shared {
             db,
@@ -53,45 +63,60 @@ impl Flusher {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pgsync-state-flush".into())
-            .spawn(move || flush_loop(&worker))
+            .spawn(move || write_loop(&worker))
             .ok();
         Flusher { shared, thread }
     }
 
-    /// Asks for everything written so far to be made durable, without waiting for it
-    /// unless `MAX_BEHIND` requests are pending already. Returns the error of an earlier
-    /// background flush, if one failed.
-    pub fn request(&self) -> Result<(), sled::Error> {
+    /// Hands over a batch for `tree`, to be applied after every batch handed over before
+    /// it, then flushed; waits only when `MAX_BEHIND` batches are waiting already. Returns
+    /// the error of an earlier background write, if one failed.
+    pub fn submit(&self, tree: &sled::Tree, batch: sled::Batch) -> Result<(), sled::Error> {
         if self.thread.is_none() {
-            // No thread could be started: flush here.
+            // No thread could be started: write here.
+            tree.apply_batch(batch)?;
             return self.shared.db.flush().map(drop);
         }
         let mut counts = self.shared.lock();
         while counts.requested - counts.flushed >= MAX_BEHIND && counts.error.is_none() {
-            counts = self
-                .shared
-                .changed
-                .wait(counts)
-                .unwrap_or_else(|e| e.into_inner());
+            counts = self.shared.wait(counts);
         }
         if let Some(e) = counts.error.take() {
             return Err(e);
         }
+        counts.queue.push((tree.clone(), batch));
         counts.requested += 1;
         self.shared.changed.notify_all();
         Ok(())
     }
 
-    /// Makes everything written so far durable before returning (on the caller's thread),
-    /// and reports a failed background flush.
-    pub fn flush_now(&self) -> Result<(), sled::Error> {
-        if let Some(e) = self.shared.lock().error.take() {
-            return Err(e);
+    /// Waits until every batch handed over is applied and flushed; returns the error of a
+    /// background write, if one failed.
+    pub fn settle(&self) -> Result<(), sled::Error> {
+        let mut counts = self.shared.lock();
+        while counts.flushed < counts.requested && counts.error.is_none() {
+            counts = self.shared.wait(counts);
         }
+        match counts.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes everything written so far durable before returning (on the caller's thread).
+    pub fn flush_now(&self) -> Result<(), sled::Error> {
+        self.settle()?;
         self.shared.db.flush().map(drop)
     }
 
-    /// Requests not yet covered by a finished flush.
+    /// Holds the thread back (tests).
+    #[cfg(test)]
+    fn hold(&self, held: bool) {
+        self.shared.lock().held = held;
+        self.shared.changed.notify_all();
+    }
+
+    /// Batches handed over and not yet flushed.
     #[cfg(test)]
     fn pending(&self) -> u64 {
         let counts = self.shared.lock();
@@ -109,22 +134,22 @@ impl Drop for Flusher {
     }
 }
 
-fn flush_loop(shared: &Shared) {
+fn write_loop(shared: &Shared) {
     loop {
-        let target = {
+        let (batches, target) = {
             let mut counts = shared.lock();
-            while counts.requested == counts.flushed && !counts.closing {
-                counts = shared
-                    .changed
-                    .wait(counts)
-                    .unwrap_or_else(|e| e.into_inner());
+            while (counts.requested == counts.flushed || counts.held) && !counts.closing {
+                counts = shared.wait(counts);
             }
             if counts.requested == counts.flushed {
                 return; // closing, nothing left
             }
-            counts.requested
+            (std::mem::take(&mut counts.queue), counts.requested)
         };
-        let result = shared.db.flush();
+        let result = batches
+            .into_iter()
+            .try_for_each(|(tree, batch)| tree.apply_batch(batch))
+            .and_then(|()| shared.db.flush().map(drop));
         let mut counts = shared.lock();
         counts.flushed = target;
         if let Err(e) = result {
@@ -137,45 +162,70 @@ fn flush_loop(shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
 
-    fn temp_db() -> (tempfile::TempDir, sled::Db) {
+    fn temp_db() -> (tempfile::TempDir, sled::Db, sled::Tree) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
-        (dir, db)
+        let tree = db.open_tree("job").unwrap();
+        (dir, db, tree)
+    }
+
+    fn batch(key: u32, value: u32) -> sled::Batch {
+        let mut b = sled::Batch::default();
+        b.insert(&key.to_be_bytes(), &value.to_be_bytes());
+        b
+    }
+
+    fn value(tree: &sled::Tree, key: u32) -> Option<u32> {
+        let v = tree.get(key.to_be_bytes()).unwrap()?;
+        Some(u32::from_be_bytes(v.as_ref().try_into().unwrap()))
     }
 
     #[test]
-    fn requests_are_flushed_in_the_background_and_never_pile_up() {
-        let (_dir, db) = temp_db();
-        let flusher = Flusher::start(db.clone());
+    fn batches_are_written_in_order_and_never_pile_up() {
+        let (_dir, db, tree) = temp_db();
+        let flusher = Flusher::start(db);
         for i in 0..200u32 {
-            db.insert(i.to_be_bytes(), vec![0u8; 512]).unwrap();
-            flusher.request().unwrap();
+            // Key 0 is written by every batch: the last one handed over must win.
+            flusher.submit(&tree, batch(0, i)).unwrap();
+            flusher.submit(&tree, batch(i + 1, i)).unwrap();
             assert!(
                 flusher.pending() <= MAX_BEHIND,
                 "{} pending",
                 flusher.pending()
             );
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while flusher.pending() > 0 {
-            assert!(Instant::now() < deadline, "the flusher fell silent");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        flusher.settle().unwrap();
+        assert_eq!(flusher.pending(), 0);
+        assert_eq!(value(&tree, 0), Some(199));
+        assert!((0..200).all(|i| value(&tree, i + 1) == Some(i)));
     }
 
     #[test]
-    fn dropping_the_flusher_waits_for_the_requests_left() {
-        let (_dir, db) = temp_db();
-        let flusher = Flusher::start(db.clone());
+    fn batches_queued_together_are_applied_in_the_order_they_came() {
+        let (_dir, db, tree) = temp_db();
+        let flusher = Flusher::start(db);
+        flusher.hold(true);
+        for i in 1..=MAX_BEHIND as u32 {
+            flusher.submit(&tree, batch(0, i)).unwrap();
+        }
+        assert_eq!((flusher.pending(), value(&tree, 0)), (MAX_BEHIND, None));
+        flusher.hold(false);
+        flusher.settle().unwrap();
+        assert_eq!(value(&tree, 0), Some(MAX_BEHIND as u32));
+    }
+
+    #[test]
+    fn dropping_the_flusher_writes_the_batches_left() {
+        let (_dir, db, tree) = temp_db();
+        let flusher = Flusher::start(db);
         for i in 0..MAX_BEHIND as u32 {
-            db.insert(i.to_be_bytes(), vec![1u8; 4096]).unwrap();
-            flusher.request().unwrap();
+            flusher.submit(&tree, batch(i, i)).unwrap();
         }
         let shared = Arc::clone(&flusher.shared);
         drop(flusher);
         let counts = shared.lock();
         assert_eq!((counts.requested, counts.flushed), (MAX_BEHIND, MAX_BEHIND));
+        assert!((0..MAX_BEHIND as u32).all(|i| value(&tree, i) == Some(i)));
     }
 }

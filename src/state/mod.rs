@@ -4,7 +4,8 @@
 //!
 //! The store is a cache of progress, not the truth: the destination's receipts are (see
 //! docs/checkpoint-protocol.md). Every write that matters is made durable: plans and pass
-//! ends before going on, window checkpoints in the background (`flusher`).
+//! ends before going on, window checkpoints in the background (`flusher`); every other
+//! read or write first waits for the checkpoints handed over to be written.
 
 pub mod codec;
 mod flusher;
@@ -189,7 +190,14 @@ impl JobState {
         }
     }
 
+    /// Waits for the checkpoints handed to the flusher to be written, so that a read sees
+    /// them and a write is not overwritten by them.
+    fn settle(&self) -> Result<(), StateError> {
+        self.flusher.settle().map_err(|e| self.io(e))
+    }
+
     fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
+        self.settle()?;
         match self.tree.get(key).map_err(|e| self.io(e))? {
             Some(bytes) => codec::decode(key, &bytes).map(Some),
             None => Ok(None),
@@ -197,6 +205,7 @@ impl JobState {
     }
 
     fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
+        self.settle()?;
         self.tree
             .insert(key, codec::encode(value))
             .map_err(|e| self.io(e))?;
@@ -220,6 +229,7 @@ impl JobState {
 
     /// The current (or last) pass, whatever record version wrote it.
     pub fn pass(&self) -> Result<Option<PassRecord>, StateError> {
+        self.settle()?;
         match self.tree.get(keys::PASS).map_err(|e| self.io(e))? {
             Some(bytes) => codec::decode_pass(keys::PASS, &bytes).map(Some),
             None => Ok(None),
@@ -256,8 +266,8 @@ impl JobState {
         Ok(())
     }
 
-    /// Checkpoint: the committed window and the advanced pass, atomically, then a flush in
-    /// the background (at most `flusher::MAX_BEHIND` checkpoints wait for theirs).
+    /// Checkpoint: the committed window and the advanced pass in one batch, written and
+    /// flushed in the background (at most `flusher::MAX_BEHIND` checkpoints wait).
     pub fn checkpoint(&self, window: &WindowRecord, pass: &PassRecord) -> Result<(), StateError> {
         let mut batch = sled::Batch::default();
         batch.insert(
@@ -265,8 +275,9 @@ impl JobState {
             codec::encode(window),
         );
         batch.insert(keys::PASS, codec::encode(pass));
-        self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.flusher.request().map_err(|e| self.io(e))
+        self.flusher
+            .submit(&self.tree, batch)
+            .map_err(|e| self.io(e))
     }
 
     /// Ends a pass: next watermark, figures and holdback, atomically, then flush. Window
@@ -278,6 +289,7 @@ impl JobState {
         stats: &PassStats,
         holdback: &Holdback,
     ) -> Result<(), StateError> {
+        self.settle()?;
         let mut batch = sled::Batch::default();
         batch.insert(keys::HOLDBACK, codec::encode(holdback));
         batch.insert(keys::PASS, codec::encode(pass));
@@ -313,6 +325,7 @@ impl JobState {
         snapshot: &PassSnapshot,
         holdback: &Holdback,
     ) -> Result<(), StateError> {
+        self.settle()?;
         let mut batch = sled::Batch::default();
         batch.insert(keys::PASS, codec::encode(pass));
         batch.insert(keys::SNAPSHOT, codec::encode(snapshot));
@@ -326,6 +339,7 @@ impl JobState {
         match message {
             Some(m) => self.put(keys::LAST_ERROR, &m.to_string())?,
             None => {
+                self.settle()?;
                 self.tree.remove(keys::LAST_ERROR).map_err(|e| self.io(e))?;
             }
         }
@@ -334,6 +348,7 @@ impl JobState {
 
     /// All window records of a pass, in order.
     pub fn windows(&self, pass: u64) -> Result<Vec<WindowRecord>, StateError> {
+        self.settle()?;
         self.tree
             .scan_prefix(keys::windows_of(pass))
             .values()
@@ -346,6 +361,7 @@ impl JobState {
 
     /// Drops every record of this job (used when its state is corrupt: receipts rebuild it).
     pub fn clear(&self) -> Result<(), StateError> {
+        self.settle()?;
         self.tree.clear().map_err(|e| self.io(e))?;
         self.flush()
     }
@@ -353,6 +369,7 @@ impl JobState {
     /// Overwrites one raw key (tests use it to simulate corruption).
     #[doc(hidden)]
     pub fn put_raw(&self, key: &str, bytes: &[u8]) -> Result<(), StateError> {
+        self.settle()?;
         self.tree.insert(key, bytes).map_err(|e| self.io(e))?;
         self.flush()
     }

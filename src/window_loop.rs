@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 pub struct Ran {
     /// Every slice is done; false when stopped by SIGINT/SIGTERM.
     pub finished: bool,
-    /// Time the workers spent on checkpoints (receipts, in-flight records, sled batches
-    /// and flushes), summed over the workers.
+    /// Time the workers spent on bookkeeping, summed over the workers (`PassTimings::
+    /// checkpoints` says what it holds).
     pub bookkeeping: Duration,
 }
 

@@ -113,8 +113,8 @@ pub fn summary_line(s: &PassSummary) -> String {
         s.rows_read,
         s.rows_written,
         s.windows,
-        s.seconds,
-        rate(s.rows_read, s.seconds)
+        s.seconds(),
+        rate(s.rows_read, s.seconds())
     );
     if !s.timings.key_build.is_zero() {
         line += &format!(

@@ -35,8 +35,8 @@ pub struct WindowOutcome {
     pub end: Position,
     /// The window exhausted its slice.
     pub slice_done: bool,
-    /// Time spent in the window's transaction on bookkeeping: the receipt and the
-    /// in-flight record (reported by `-v`, not stored).
+    /// Time spent in the window's transaction on bookkeeping: building the receipt and
+    /// the caller's in-flight record (reported by `-v`, not stored).
     pub bookkeeping: std::time::Duration,
 }
 

@@ -41,6 +41,13 @@ impl Field {
     fn value(&self) -> Option<&[u8]> {
         (!self.null).then_some(self.bytes.as_slice())
     }
+
+    /// Holds `value` (or NULL), reusing the buffer.
+    fn set(&mut self, value: Option<&[u8]>) {
+        self.null = value.is_none();
+        self.bytes.clear();
+        self.bytes.extend_from_slice(value.unwrap_or_default());
+    }
 }
 
 /// Follows a binary COPY stream, remembering the watched fields of the last complete row.
@@ -85,9 +92,9 @@ impl TailTracker {
         (self.rows > 0).then(|| self.last.iter().map(Field::value).collect())
     }
 
-    /// The slot of the field being read, if it is watched.
-    fn slot(&self) -> Option<usize> {
-        self.watched.iter().position(|w| *w == self.field)
+    /// The slot of a field, if it is watched.
+    fn slot(&self, field: usize) -> Option<usize> {
+        self.watched.iter().position(|w| *w == field)
     }
 
     /// Feeds the next bytes of the stream.
@@ -120,7 +127,7 @@ impl TailTracker {
                 Step::Extension(left) | Step::Data(left) => {
                     let take = (left as usize).min(bytes.len());
                     if let Step::Data(_) = self.step {
-                        if let Some(slot) = self.slot() {
+                        if let Some(slot) = self.slot(self.field) {
                             self.current[slot].bytes.extend_from_slice(&bytes[..take]);
                         }
                     }
@@ -152,7 +159,6 @@ impl TailTracker {
         for field in 0..count as usize {
             let len = i32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
             at += 4;
-            let slot = self.watched.iter().position(|w| *w == field);
             let value = match len {
                 -1 => None,
                 n if n < 0 => return None,
@@ -162,17 +168,13 @@ impl TailTracker {
                     Some(value)
                 }
             };
-            if let Some(slot) = slot {
-                let f = &mut self.current[slot];
-                f.null = value.is_none();
-                f.bytes.clear();
-                f.bytes.extend_from_slice(value.unwrap_or_default());
+            if let Some(slot) = self.slot(field) {
+                self.current[slot].set(value);
             }
         }
         for (slot, w) in self.watched.iter().enumerate() {
             if *w >= count as usize {
-                self.current[slot].null = true;
-                self.current[slot].bytes.clear();
+                self.current[slot].set(None);
             }
         }
         self.fields = count as usize;
@@ -203,10 +205,7 @@ impl TailTracker {
                 n => {
                     self.fields = n as usize;
                     self.field = 0;
-                    self.current.iter_mut().for_each(|f| {
-                        f.null = true;
-                        f.bytes.clear();
-                    });
+                    self.current.iter_mut().for_each(|f| f.set(None));
                     if self.fields == 0 {
                         self.end_row()
                     } else {
@@ -218,7 +217,7 @@ impl TailTracker {
                 -1 => self.next_field(),
                 n if n < 0 => return Err(TailError("negative field length")),
                 n => {
-                    if let Some(slot) = self.slot() {
+                    if let Some(slot) = self.slot(self.field) {
                         self.current[slot].null = false;
                     }
                     if n == 0 {

@@ -37,7 +37,6 @@ impl PassSummary {
             rows_read: 0,
             rows_written: 0,
             windows: 0,
-            seconds: 0.0,
             finished: true,
             continued,
             timings: PassTimings::default(),
@@ -55,8 +54,10 @@ pub struct PassTimings {
     pub preparing: Duration,
     /// The window loop, checkpoints included.
     pub windows: Duration,
-    /// Within `windows`: receipts, in-flight records, sled batches and flushes, summed
-    /// over the workers.
+    /// Within `windows`, summed over the workers: building the receipt, the in-flight
+    /// record, handing the checkpoint to the state's flusher (and waiting for it when it
+    /// falls behind), the receipt that closes a pass. The receipt itself travels with the
+    /// COMMIT, so its cost is the COMMIT's.
     pub checkpoints: Duration,
     /// Building the primary key of a destination loaded without it.
     pub key_build: Duration,
@@ -93,14 +94,20 @@ pub struct PassSummary {
     pub rows_written: u64,
     /// Windows committed in this run.
     pub windows: u64,
-    /// Seconds of this run.
-    pub seconds: f64,
     /// False when stopped by SIGINT/SIGTERM before the end of the pass.
     pub finished: bool,
     /// The run continued an unfinished pass (rather than planning a new one).
     pub continued: bool,
     /// Where the time went.
     pub timings: PassTimings,
+}
+
+impl PassSummary {
+    /// Seconds this run spent copying windows (the key build and the rest are in
+    /// `timings`).
+    pub fn seconds(&self) -> f64 {
+        self.timings.windows.as_secs_f64()
+    }
 }
 
 /// What the next run would do, computed like `run` but without writing anything.
@@ -236,8 +243,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     progress.finish();
     timings.windows = started.elapsed();
     timings.checkpoints = ran.bookkeeping;
-    let seconds = timings.windows.as_secs_f64();
-    pass.seconds_before += seconds;
+    pass.seconds_before += timings.windows.as_secs_f64();
     if finished && pass.apply == ApplyMode::AppendKeyLater {
         let building = Instant::now();
         build_deferred_key(session, &mut dst)?;
@@ -276,7 +282,6 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
         rows_read: pass.rows_read - rows_before,
         rows_written: pass.rows_written - written_before,
         windows: pass.windows_committed - windows_before,
-        seconds,
         finished,
         continued,
         timings,

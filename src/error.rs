@@ -2,9 +2,9 @@
 //! failed and what the user can do. `main` prints it as one line and exits 2.
 
 use crate::catalog::CatalogError;
-use crate::conninfo::ConnInfoError;
 use crate::copy::StageError;
 use crate::db::{DbError, Side};
+use crate::job::conninfo::ConnInfoError;
 use crate::state::StateError;
 
 /// Any failure of a pgsync command.

@@ -2,8 +2,8 @@
 //! the ordinary test suite, so the same properties are checked on stable in CI. Each
 //! function panics only when a property is violated.
 
-use crate::conninfo::{self, ConnDefaults, Env};
 use crate::db::ident::QualifiedName;
+use crate::job::conninfo::{self, ConnDefaults, Env};
 use crate::state::codec;
 use crate::state::records::{JobRecord, PassRecord, PassStats, Watermark, WindowRecord};
 
@@ -111,8 +111,8 @@ pub fn copy_tail(data: &[u8]) {
 /// bound and an upper bound, histogram bounds thinned into cuts, slices assembled from
 /// them — every row inside the range lands in exactly one slice, none outside in any.
 pub fn slice_cover(data: &[u8]) {
-    use crate::plan::slices::{range_slices, thin};
-    use crate::plan::{Position, SliceKind};
+    use crate::keyspace::slices::{range_slices, thin};
+    use crate::keyspace::{Position, SliceKind};
     if data.len() < 4 {
         return;
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = pgsync::cli::parse();
-    pgsync::shutdown::install();
+    pgsync::runtime::shutdown::install();
     match commands::run(cli.command) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::DifferencesFound) => ExitCode::from(1),

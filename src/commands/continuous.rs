@@ -4,18 +4,18 @@
 
 use super::{report, Outcome};
 use crate::error::Error;
+use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::{Mode, PassSummary};
-use crate::session::Session;
-use crate::shutdown;
+use crate::runtime::shutdown;
 
 /// Runs passes until interrupted. Each pass retries transient failures for up to
 /// `--retry-for`; a failure that outlasts it, or a permanent one, ends the command.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let delay = spec.delay;
-    let mut session = Session::open(spec)?;
+    let mut job = Job::open(spec)?;
     loop {
-        match super::run_pass_with_retries(&mut session, Mode::Single) {
+        match super::run_pass_with_retries(&mut job, Mode::Single) {
             Ok(summary) => {
                 if report(&summary) == Outcome::Interrupted {
                     return Ok(Outcome::Interrupted);
@@ -31,10 +31,10 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
 }
 
 /// Stores the last error (or clears it after a good pass) for `status`; best effort.
-pub fn remember_error(session: &Session, result: &Result<PassSummary, Error>) {
+pub fn remember_error(job: &Job, result: &Result<PassSummary, Error>) {
     let message = match result {
         Ok(_) => None,
         Err(e) => Some(e.to_string()),
     };
-    let _ = session.state.set_last_error(message.as_deref());
+    let _ = job.state.set_last_error(message.as_deref());
 }

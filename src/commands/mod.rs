@@ -9,13 +9,13 @@ pub mod status;
 pub mod verify;
 
 use crate::cli::Command;
-use crate::conninfo::ProcessEnv;
 use crate::error::Error;
+use crate::job::conninfo::ProcessEnv;
+use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::{self, Mode, PassSummary};
-use crate::progress::rate;
-use crate::session::Session;
-use crate::shutdown;
+use crate::runtime::output::rate;
+use crate::runtime::shutdown;
 use std::time::{Duration, Instant};
 
 /// How a command ended when it did not fail.
@@ -78,19 +78,19 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// serialization failures, deadlocks) with capped exponential backoff for up to
 /// `--retry-for`; every retry continues from the last checkpoint. Permanent errors return
 /// at once.
-pub fn run_pass_with_retries(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
-    let deadline = Instant::now() + session.spec.retry_for;
+pub fn run_pass_with_retries(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
+    let deadline = Instant::now() + job.spec.retry_for;
     let mut backoff = Duration::from_millis(500);
     loop {
-        let result = pass::run(session, mode);
-        continuous::remember_error(session, &result);
+        let result = pass::run(job, mode);
+        continuous::remember_error(job, &result);
         match result {
             Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
                 let message = format!(
                     "{e}; retrying in {:.1}s from the last checkpoint",
                     backoff.as_secs_f64()
                 );
-                crate::progress::note(&session.spec.output, "warn", &message);
+                crate::runtime::output::note(&job.spec.output, "warn", &message);
                 if !shutdown::sleep(backoff) {
                     return Err(Error::Interrupted);
                 }

@@ -4,18 +4,18 @@
 
 use super::Outcome;
 use crate::error::Error;
+use crate::job::Job;
 use crate::job::JobSpec;
+use crate::keyspace::SliceKind;
 use crate::pass;
-use crate::plan::SliceKind;
-use crate::session::Session;
 use crate::state::records::ApplyMode;
 
 /// Prints the plan of the next pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let window_rows = spec.window_rows.max(1);
     let jobs = spec.jobs;
-    let session = Session::open(spec)?;
-    let preview = pass::preview(&session)?;
+    let job = Job::open(spec)?;
+    let preview = pass::preview(&job)?;
     let p = &preview.pass;
     if let Some(note) = &preview.note {
         println!("note:       {note}");

@@ -3,13 +3,13 @@
 
 use super::{report, Outcome};
 use crate::error::Error;
+use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::Mode;
-use crate::session::Session;
 
 /// Continues the unfinished pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
-    let mut session = Session::open(spec)?;
-    let summary = super::run_pass_with_retries(&mut session, Mode::Resume)?;
+    let mut job = Job::open(spec)?;
+    let summary = super::run_pass_with_retries(&mut job, Mode::Resume)?;
     Ok(report(&summary))
 }

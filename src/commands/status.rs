@@ -5,10 +5,10 @@
 
 use super::Outcome;
 use crate::error::Error;
+use crate::job::open::open_state;
 use crate::job::JobSpec;
-use crate::session::open_state;
+use crate::state::live::{read_live, view, StatusView};
 use crate::state::StateError;
-use crate::status::{read_live, view, StatusView};
 
 /// Prints the status.
 pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
@@ -32,7 +32,7 @@ pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
 
 /// "3m 12s ago" style age of a unix time.
 fn age(unix: u64) -> String {
-    let secs = crate::progress::unix_now().saturating_sub(unix);
+    let secs = crate::runtime::output::unix_now().saturating_sub(unix);
     match secs {
         0..=59 => format!("{secs}s ago"),
         60..=3599 => format!("{}m {}s ago", secs / 60, secs % 60),
@@ -46,7 +46,7 @@ fn human(v: &StatusView) -> String {
         out.push_str(&format!(
             "running:    yes, pid {} (figures as of {}s ago)\n",
             r.pid,
-            crate::progress::unix_now().saturating_sub(r.updated_unix)
+            crate::runtime::output::unix_now().saturating_sub(r.updated_unix)
         ));
     }
     match &v.pass {

@@ -3,8 +3,8 @@
 
 use super::Outcome;
 use crate::error::Error;
+use crate::job::open::Databases;
 use crate::job::JobSpec;
-use crate::session::Databases;
 use crate::verify::{self, repair, report, VerifyOptions};
 
 /// Options of the command beyond the range.

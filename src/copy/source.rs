@@ -3,7 +3,7 @@
 //! and are never parsed here. SELECT only: nothing is written on the source.
 
 use crate::catalog::TableShape;
-use crate::plan::{KeySpace, Position, SliceKind};
+use crate::keyspace::{KeySpace, Position, SliceKind};
 
 /// The COPY statement that reads the next window after `pos` in a slice.
 pub fn window_copy_sql(

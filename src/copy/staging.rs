@@ -6,8 +6,8 @@
 use super::tail::TailTracker;
 use crate::catalog::TableShape;
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
-use crate::plan::{KeySpace, Position, SliceKind};
-use crate::shutdown;
+use crate::keyspace::{KeySpace, Position, SliceKind};
+use crate::runtime::shutdown;
 use std::io::{self, Read};
 
 /// Name of the staging table (temporary, so per session).

@@ -7,25 +7,25 @@ use crate::catalog::{self, compare, ddl};
 use crate::copy::{staging, upsert};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use crate::failpoint;
-use crate::session::Session;
+use crate::job::Job;
+use crate::runtime::failpoint;
 use crate::state::records::ApplyMode;
 
 /// Creates the destination table when missing (one transaction), the receipts table, and
 /// the session's staging table; returns the upsert statement.
 pub(super) fn prepare_destination(
-    session: &mut Session,
+    job: &mut Job,
     dst: &mut postgres::Client,
     apply: ApplyMode,
 ) -> Result<String, Error> {
-    let table = &session.spec.table;
+    let table = &job.spec.table;
     let key_deferred = match catalog::load(dst, Side::Destination, table, None)? {
         Some(mut existing) => {
-            if let Some(key) = session.spec.key.as_deref() {
+            if let Some(key) = job.spec.key.as_deref() {
                 catalog::use_key(dst, Side::Destination, &mut existing, key)?;
             }
-            compare::same_shape(&session.shape, &existing)?;
-            session.shape.has_user_triggers = existing.has_user_triggers;
+            compare::same_shape(&job.shape, &existing)?;
+            job.shape.has_user_triggers = existing.has_user_triggers;
             existing.key_deferred
         }
         None => {
@@ -40,38 +40,31 @@ pub(super) fn prepare_destination(
                 .transaction()
                 .on(Side::Destination, "creating the destination table")?;
             let with_key = apply != ApplyMode::AppendKeyLater;
-            txn.batch_execute(&ddl::create_table_sql(
-                &session.shape,
-                !schema_exists,
-                with_key,
-            ))
-            .on(Side::Destination, "creating the destination table")?;
+            txn.batch_execute(&ddl::create_table_sql(&job.shape, !schema_exists, with_key))
+                .on(Side::Destination, "creating the destination table")?;
             txn.commit()
                 .on(Side::Destination, "creating the destination table")?;
-            session.shape.has_user_triggers = false;
+            job.shape.has_user_triggers = false;
             !with_key
         }
     };
     // A key left unbuilt by an earlier run (crash during the load's end) is built before any
     // upsert needs it; only a load without key that is still running goes on without it.
     if key_deferred && apply != ApplyMode::AppendKeyLater {
-        build_deferred_key(session, dst)?;
+        build_deferred_key(job, dst)?;
     }
-    session.receipts.ensure(dst)?;
-    let text_compared = catalog::columns_without_equality(dst, &session.shape);
-    staging::create(dst, &session.shape)?;
-    Ok(upsert::upsert_sql(&session.shape, &text_compared))
+    job.receipts.ensure(dst)?;
+    let text_compared = catalog::columns_without_equality(dst, &job.shape);
+    staging::create(dst, &job.shape)?;
+    Ok(upsert::upsert_sql(&job.shape, &text_compared))
 }
 
 /// Builds the primary key of a destination loaded without it, in one transaction that also
 /// removes the marker. Rows appended twice (moved forward during the load) make the first
 /// attempt fail with a unique violation; their older copies are removed and it runs again.
-pub(super) fn build_deferred_key(
-    session: &Session,
-    dst: &mut postgres::Client,
-) -> Result<(), Error> {
+pub(super) fn build_deferred_key(job: &Job, dst: &mut postgres::Client) -> Result<(), Error> {
     let doing = "building the destination's primary key";
-    let shape = &session.shape;
+    let shape = &job.shape;
     let mut txn = dst.transaction().on(Side::Destination, doing)?;
     match txn.batch_execute(&ddl::add_key_sql(shape)) {
         Ok(()) => {}
@@ -79,12 +72,12 @@ pub(super) fn build_deferred_key(
             drop(txn);
             txn = dst.transaction().on(Side::Destination, doing)?;
             let removed = txn
-                .execute(&ddl::dedupe_sql(shape, &session.spec.cursor), &[])
+                .execute(&ddl::dedupe_sql(shape, &job.spec.cursor), &[])
                 .on(Side::Destination, doing)?;
             txn.batch_execute(&ddl::add_key_sql(shape))
                 .on(Side::Destination, doing)?;
             warn(
-                session,
+                job,
                 &format!("removed {removed} older copies of rows that moved during the load"),
             );
         }

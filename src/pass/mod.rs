@@ -6,19 +6,19 @@ use crate::catalog;
 use crate::copy::WindowPlan;
 use crate::db::Side;
 use crate::error::Error;
-use crate::failpoint;
-use crate::progress::{unix_now, Progress};
-use crate::reconcile::{reconcile, StartPoint};
-use crate::session::Session;
+use crate::job::Job;
+use crate::protocol::reconcile::{reconcile, StartPoint};
+use crate::runtime::failpoint;
+use crate::runtime::output::{unix_now, Progress};
 use crate::state::records::{ApplyMode, JobRecord, PassRecord, PassStats, Watermark};
 use crate::state::StateError;
-use crate::window_loop;
 use destination::{build_deferred_key, prepare_destination};
 use planning::{holdback_after, plan_new_pass, plan_rebuild};
 use std::time::{Duration, Instant};
 
 mod destination;
 mod planning;
+pub mod workers;
 
 /// How a pass may begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,11 +122,11 @@ pub struct Preview {
 }
 
 /// Plans the next pass without recording it or touching the destination.
-pub fn preview(session: &Session) -> Result<Preview, Error> {
-    let mut src = session.source.get()?;
-    let mut dst = session.dest.get()?;
-    let receipt = session.receipts.latest(&mut dst, &session.spec.job_id)?;
-    let recorded = session.state.pass().unwrap_or(None);
+pub fn preview(job: &Job) -> Result<Preview, Error> {
+    let mut src = job.source.get()?;
+    let mut dst = job.dest.get()?;
+    let receipt = job.receipts.latest(&mut dst, &job.spec.job_id)?;
+    let recorded = job.state.pass().unwrap_or(None);
     let decided = reconcile(recorded, receipt);
     let (pass, continued) = match decided.start {
         StartPoint::Continue(p) => (p, true),
@@ -136,11 +136,11 @@ pub fn preview(session: &Session) -> Result<Preview, Error> {
             upper,
             next_window,
         } => (
-            plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
+            plan_rebuild(job, &mut src, pass, from, upper, next_window)?,
             true,
         ),
         StartPoint::New { pass, lower } => (
-            plan_new_pass(session, &mut src, &mut dst, pass, lower)?.0,
+            plan_new_pass(job, &mut src, &mut dst, pass, lower)?.0,
             false,
         ),
     };
@@ -152,19 +152,19 @@ pub fn preview(session: &Session) -> Result<Preview, Error> {
 }
 
 /// Runs (or continues) one pass.
-pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
+pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let mut timings = PassTimings::default();
     let planning = Instant::now();
-    let mut src = session.source.get()?;
-    let mut dst = session.dest.get()?;
-    let receipt = session.receipts.latest(&mut dst, &session.spec.job_id)?;
-    let recorded = match session.state.pass() {
+    let mut src = job.source.get()?;
+    let mut dst = job.dest.get()?;
+    let receipt = job.receipts.latest(&mut dst, &job.spec.job_id)?;
+    let recorded = match job.state.pass() {
         Ok(p) => p,
         Err(e @ StateError::Corrupt { .. }) => {
-            warn(session, &format!("{e}; discarding this job's state and rebuilding it from the destination's receipts"));
-            session.state.clear()?;
-            session.state.set_meta(&JobRecord {
-                identity: session.spec.identity.clone(),
+            warn(job, &format!("{e}; discarding this job's state and rebuilding it from the destination's receipts"));
+            job.state.clear()?;
+            job.state.set_meta(&JobRecord {
+                identity: job.spec.identity.clone(),
                 created_unix: unix_now(),
             })?;
             None
@@ -173,7 +173,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     };
     let decided = reconcile(recorded, receipt);
     if let Some(note) = &decided.note {
-        warn(session, note);
+        warn(job, note);
     }
     let mut new_plan = None;
     let continued = !matches!(decided.start, StartPoint::New { .. });
@@ -184,18 +184,18 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             from,
             upper,
             next_window,
-        } => plan_rebuild(session, &mut src, pass, from, upper, next_window)?,
+        } => plan_rebuild(job, &mut src, pass, from, upper, next_window)?,
         StartPoint::New { pass, lower } => {
             if mode == Mode::Resume {
-                if catalog::load(&mut dst, Side::Destination, &session.spec.table, None)?
+                if catalog::load(&mut dst, Side::Destination, &job.spec.table, None)?
                     .is_some_and(|d| d.key_deferred)
                 {
                     // The load finished but its key was not built (killed during the build).
-                    build_deferred_key(session, &mut dst)?;
+                    build_deferred_key(job, &mut dst)?;
                     return Ok(PassSummary::nothing(pass.saturating_sub(1), true));
                 }
                 return Err(StateError::NothingToResume {
-                    identity: session.spec.identity.clone(),
+                    identity: job.spec.identity.clone(),
                     why: format!(
                         "pass {} finished (or none ever started)",
                         pass.saturating_sub(1)
@@ -203,42 +203,42 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
                 }
                 .into());
             }
-            let (p, snapshot, holdback) = plan_new_pass(session, &mut src, &mut dst, pass, lower)?;
+            let (p, snapshot, holdback) = plan_new_pass(job, &mut src, &mut dst, pass, lower)?;
             new_plan = Some((snapshot, holdback));
             p
         }
     };
     if pass.slices.is_empty() {
         // Nothing to copy (no new rows): make sure the destination exists, keep the state.
-        prepare_destination(session, &mut dst, ApplyMode::Upsert)?;
+        prepare_destination(job, &mut dst, ApplyMode::Upsert)?;
         return Ok(PassSummary::nothing(pass.pass, continued));
     }
     // checkpoint-protocol.md step 0: the plan is durable before any row moves.
     match &new_plan {
-        Some((snapshot, holdback)) => session.state.record_plan(&pass, snapshot, holdback)?,
-        None => session.state.record_pass(&pass)?,
+        Some((snapshot, holdback)) => job.state.record_plan(&pass, snapshot, holdback)?,
+        None => job.state.record_pass(&pass)?,
     }
     failpoint::hit(failpoint::AFTER_PLAN);
     timings.planning = planning.elapsed();
     let preparing = Instant::now();
-    let upsert_sql = prepare_destination(session, &mut dst, pass.apply)?;
+    let upsert_sql = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
     drop(src); // the workers check out their own connections
     let plan = WindowPlan {
-        shape: &session.shape,
-        ks: &session.ks,
+        shape: &job.shape,
+        ks: &job.ks,
         upsert_sql: &upsert_sql,
-        receipts: &session.receipts,
-        job_id: &session.spec.job_id,
-        window_rows: session.spec.window_rows,
+        receipts: &job.receipts,
+        job_id: &job.spec.job_id,
+        window_rows: job.spec.window_rows,
         apply: pass.apply,
     };
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =
         (pass.rows_read, pass.rows_written, pass.windows_committed);
-    let mut progress = Progress::new(session.spec.output, pass.rows_read);
-    crate::status::write_live(&session.spec, &session.state);
-    let ran = window_loop::run(session, &mut pass, &plan, &mut progress, started)?;
+    let mut progress = Progress::new(job.spec.output, pass.rows_read);
+    crate::state::live::write_live(&job.spec, &job.state);
+    let ran = workers::run(job, &mut pass, &plan, &mut progress, started)?;
     let finished = ran.finished;
     progress.finish();
     timings.windows = started.elapsed();
@@ -246,7 +246,7 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     pass.seconds_before += timings.windows.as_secs_f64();
     if finished && pass.apply == ApplyMode::AppendKeyLater {
         let building = Instant::now();
-        build_deferred_key(session, &mut dst)?;
+        build_deferred_key(job, &mut dst)?;
         timings.key_build = building.elapsed();
     }
     let finishing = Instant::now();
@@ -260,8 +260,8 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             finished_unix: unix_now(),
         };
         let position = pass.end();
-        let holdback = holdback_after(session, &pass);
-        session.state.finish_pass(
+        let holdback = holdback_after(job, &pass);
+        job.state.finish_pass(
             &pass,
             &Watermark {
                 pass: pass.pass,
@@ -270,11 +270,9 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
             &stats,
             &holdback,
         )?;
-        session
-            .receipts
-            .prune(&mut dst, &session.spec.job_id, pass.pass)?;
+        job.receipts.prune(&mut dst, &job.spec.job_id, pass.pass)?;
     } else {
-        session.state.record_pass(&pass)?;
+        job.state.record_pass(&pass)?;
     }
     timings.finishing = finishing.elapsed();
     Ok(PassSummary {
@@ -288,6 +286,6 @@ pub fn run(session: &mut Session, mode: Mode) -> Result<PassSummary, Error> {
     })
 }
 
-pub(super) fn warn(session: &Session, message: &str) {
-    crate::progress::note(&session.spec.output, "warn", message);
+pub(super) fn warn(job: &Job, message: &str) {
+    crate::runtime::output::note(&job.spec.output, "warn", message);
 }

@@ -4,10 +4,10 @@
 use super::destination::destination_rows;
 use crate::copy;
 use crate::error::Error;
-use crate::plan::late_commits::{self, PendingTx};
-use crate::plan::{bounds, slices, Position};
-use crate::progress::unix_now;
-use crate::session::Session;
+use crate::job::Job;
+use crate::keyspace::late_commits::{self, PendingTx};
+use crate::keyspace::{bounds, slices, Position};
+use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
 
@@ -16,19 +16,19 @@ use crate::state::StateError;
 /// (docs/consistency.md). Pending transactions seen finished here are dropped; running ones
 /// are carried to the next plan.
 pub(super) fn plan_new_pass(
-    session: &Session,
+    job: &Job,
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
     pass: u64,
     lower: Option<Position>,
 ) -> Result<(PassRecord, PassSnapshot, Holdback), Error> {
-    let spec = &session.spec;
-    let cursor_type = &session.ks.cursor.1;
+    let spec = &job.spec;
+    let cursor_type = &job.ks.cursor.1;
     let lower = match lower {
         Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
-        None => bounds::destination_fallback(dst, &spec.table, &session.ks)?,
+        None => bounds::destination_fallback(dst, &spec.table, &job.ks)?,
     };
-    let pending = match session.state.holdback() {
+    let pending = match job.state.holdback() {
         Ok(h) => h.pending,
         Err(StateError::Corrupt { .. }) => Vec::new(),
         Err(e) => return Err(e.into()),
@@ -41,14 +41,13 @@ pub(super) fn plan_new_pass(
         .into_iter()
         .filter(|p| running_before.contains(&p.xid))
         .collect();
-    let upper = bounds::source_upper(src, &spec.table, &session.ks)?;
+    let upper = bounds::source_upper(src, &spec.table, &job.ks)?;
     // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
     let xip = late_commits::running(src)?.into_iter().collect();
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
     // A pass from the very start into an empty destination can append: every row it meets
     // is new there, and the receipts apply each window once (docs/performance.md).
-    let apply = if lower != Position::Start || !copy::append_supported(&session.shape, &session.ks)
-    {
+    let apply = if lower != Position::Start || !copy::append_supported(&job.shape, &job.ks) {
         ApplyMode::Upsert
     } else {
         match destination_rows(dst, &spec.table)? {
@@ -57,7 +56,7 @@ pub(super) fn plan_new_pass(
             Some(true) => ApplyMode::Upsert,
         }
     };
-    let record = plan_pass(session, src, pass, lower, upper, apply)?;
+    let record = plan_pass(job, src, pass, lower, upper, apply)?;
     Ok((
         record,
         PassSnapshot { pass, xip },
@@ -68,14 +67,14 @@ pub(super) fn plan_new_pass(
 /// Plans the rest of a pass known only from the receipts (state lost): slices again from
 /// the last committed end. When nothing of it is left, the next pass starts where it ended.
 pub(super) fn plan_rebuild(
-    session: &Session,
+    job: &Job,
     src: &mut postgres::Client,
     pass: u64,
     from: Position,
     upper: Option<String>,
     next_window: u64,
 ) -> Result<PassRecord, Error> {
-    let mut p = plan_pass(session, src, pass, from.clone(), upper, ApplyMode::Upsert)?;
+    let mut p = plan_pass(job, src, pass, from.clone(), upper, ApplyMode::Upsert)?;
     p.next_window = next_window;
     if p.slices.is_empty() {
         let lower = match from {
@@ -85,8 +84,8 @@ pub(super) fn plan_rebuild(
                 .map_or(Position::Start, Position::AfterCursor),
             other => other,
         };
-        let upper = bounds::source_upper(src, &session.spec.table, &session.ks)?;
-        p = plan_pass(session, src, pass + 1, lower, upper, ApplyMode::Upsert)?;
+        let upper = bounds::source_upper(src, &job.spec.table, &job.ks)?;
+        p = plan_pass(job, src, pass + 1, lower, upper, ApplyMode::Upsert)?;
     }
     Ok(p)
 }
@@ -94,9 +93,9 @@ pub(super) fn plan_rebuild(
 /// The holdback once a pass has finished: what was pending still is, plus every source
 /// transaction that was running when the pass was planned, floored at the pass's lower
 /// bound (it may have committed rows after their window was read, or may still).
-pub(super) fn holdback_after(session: &Session, pass: &PassRecord) -> Holdback {
-    let mut holdback = session.state.holdback().unwrap_or_default();
-    if let Some(snapshot) = session
+pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Holdback {
+    let mut holdback = job.state.holdback().unwrap_or_default();
+    if let Some(snapshot) = job
         .state
         .snapshot()
         .ok()
@@ -117,23 +116,20 @@ pub(super) fn holdback_after(session: &Session, pass: &PassRecord) -> Holdback {
 
 /// Plans a pass from `lower` to `upper` (slices from planner statistics).
 pub(super) fn plan_pass(
-    session: &Session,
+    job: &Job,
     src: &mut postgres::Client,
     pass: u64,
     lower: Position,
     upper: Option<String>,
     apply: ApplyMode,
 ) -> Result<PassRecord, Error> {
-    let spec = &session.spec;
-    let cursor_nullable = session
-        .shape
-        .column(&spec.cursor)
-        .is_some_and(|c| !c.not_null);
-    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &session.ks)?;
+    let spec = &job.spec;
+    let cursor_nullable = job.shape.column(&spec.cursor).is_some_and(|c| !c.not_null);
+    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &job.ks)?;
     let slices = slices::plan(
         src,
         &spec.table,
-        &session.ks,
+        &job.ks,
         &lower,
         upper.as_deref(),
         spec.slice_rows,

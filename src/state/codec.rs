@@ -90,7 +90,7 @@ pub fn decode_pass(key: &str, bytes: &[u8]) -> Result<PassRecord, StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Position, Slice, SliceKind};
+    use crate::keyspace::{Position, Slice, SliceKind};
 
     fn sample() -> PassRecord {
         PassRecord {

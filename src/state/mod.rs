@@ -10,6 +10,7 @@
 pub mod codec;
 mod flusher;
 pub mod keys;
+pub mod live;
 pub mod records;
 
 use flusher::Flusher;

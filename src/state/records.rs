@@ -2,7 +2,7 @@
 //! `codec`); a field added in a later release means a new version number and a conversion
 //! from the old one in `codec::decode`.
 
-use crate::plan::{Position, Slice};
+use crate::keyspace::{Position, Slice};
 use serde::{Deserialize, Serialize};
 
 /// Identity of the job this state belongs to (never holds a password).
@@ -326,7 +326,7 @@ pub struct PassStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Holdback {
     /// Pending transactions with their floors.
-    pub pending: Vec<crate::plan::late_commits::PendingTx>,
+    pub pending: Vec<crate::keyspace::late_commits::PendingTx>,
 }
 
 /// The source transactions in progress when a pass was planned.

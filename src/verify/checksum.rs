@@ -10,7 +10,7 @@
 
 use crate::catalog::{join_quoted, TableShape};
 use crate::db::ident::{quote, typed_literal};
-use crate::plan::KeySpace;
+use crate::keyspace::KeySpace;
 
 /// Fan-out of one drill-down level.
 pub const FAN_OUT: u8 = 16;

@@ -4,7 +4,7 @@
 
 use super::repair::RepairSummary;
 use super::{RowDiffKind, VerifyReport};
-use crate::progress::rate;
+use crate::runtime::output::rate;
 
 /// The human-readable report.
 pub fn human(r: &VerifyReport, max_rows: usize) -> String {

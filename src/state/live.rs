@@ -3,7 +3,7 @@
 //! atomically at most once a second), since sled lets one process open the store at a time.
 
 use crate::job::JobSpec;
-use crate::progress::{rate, unix_now};
+use crate::runtime::output::{rate, unix_now};
 use crate::state::{JobState, StateError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

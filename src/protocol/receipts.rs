@@ -5,7 +5,7 @@
 
 use crate::db::ident::{literal, quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
-use crate::plan::Position;
+use crate::keyspace::Position;
 
 /// Proof that one window committed, as stored in the destination.
 #[derive(Debug, Clone, PartialEq)]

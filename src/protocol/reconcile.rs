@@ -3,8 +3,8 @@
 //! state missed means the window committed (it is not copied again); a window the state
 //! marked committed without a receipt did not (it is copied again). Pure logic, no I/O.
 
-use crate::plan::Position;
-use crate::receipts::PassReceipts;
+use crate::keyspace::Position;
+use crate::protocol::receipts::PassReceipts;
 use crate::state::records::{PassRecord, SliceProgress};
 
 /// How the next run begins.
@@ -144,8 +144,8 @@ fn correct_slices(mut p: PassRecord, r: &PassReceipts) -> (PassRecord, Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Slice, SliceKind};
-    use crate::receipts::{Receipt, Resume};
+    use crate::keyspace::{Slice, SliceKind};
+    use crate::protocol::receipts::{Receipt, Resume};
 
     /// A pass of two slices: slices before `current_slice` done, windows numbered in order,
     /// the last committed one (`next_window - 1`) in the current slice.

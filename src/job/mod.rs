@@ -2,11 +2,16 @@
 //! sides, the qualified table and cursor names, sizes, and the job id that names the job's
 //! state and receipts. No I/O besides reading environment variables.
 
+pub mod conninfo;
+pub mod open;
+
+pub use open::Job;
+
 use crate::cli::JobArgs;
-use crate::conninfo::{self, ConnDefaults, ConnInfo, Env};
 use crate::db::ident::{parse_column, QualifiedName};
 use crate::db::pool::SourceLimits;
 use crate::error::Error;
+use conninfo::{ConnDefaults, ConnInfo, Env};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,7 +53,7 @@ pub struct JobSpec {
     /// Slices copied at once (`--jobs`).
     pub jobs: usize,
     /// How progress and notes are written.
-    pub output: crate::progress::Output,
+    pub output: crate::runtime::output::Output,
 }
 
 impl JobSpec {
@@ -93,13 +98,13 @@ impl JobSpec {
                 source.redacted
             )));
         }
-        let output = crate::progress::Output {
+        let output = crate::runtime::output::Output {
             quiet: args.quiet,
             json: args.log_format == crate::cli::LogFormat::Json,
             interval: Duration::from_secs(args.progress_interval),
             verbose: args.verbose,
         };
-        crate::progress::install_logger(&output);
+        crate::runtime::output::install_logger(&output);
         let identity = format!(
             "{} -> {} table {} cursor {}",
             source.redacted, dest.redacted, table, cursor

@@ -4,8 +4,8 @@
 
 pub mod bounds;
 pub mod late_commits;
+pub mod predicates;
 pub mod slices;
-pub mod windows;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

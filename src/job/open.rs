@@ -7,13 +7,13 @@ use crate::db::pool::SidePool;
 use crate::db::Side;
 use crate::error::Error;
 use crate::job::JobSpec;
-use crate::plan::KeySpace;
-use crate::receipts::Receipts;
+use crate::keyspace::KeySpace;
+use crate::protocol::receipts::Receipts;
 use crate::state::records::JobRecord;
 use crate::state::{JobState, StateStore};
 
 /// A job ready to run passes.
-pub struct Session {
+pub struct Job {
     /// The job.
     pub spec: JobSpec,
     /// The job's state records.
@@ -55,7 +55,7 @@ fn open_state_waiting(
         }
         Ok(Some(_)) => {}
         Ok(None) | Err(_) => {
-            let created_unix = crate::progress::unix_now();
+            let created_unix = crate::runtime::output::unix_now();
             state.set_meta(&JobRecord {
                 identity: spec.identity.clone(),
                 created_unix,
@@ -124,7 +124,7 @@ impl Databases {
                 spec.cursor,
                 shape.key_list(None)
             );
-            crate::progress::note(&spec.output, "warn", &message);
+            crate::runtime::output::note(&spec.output, "warn", &message);
         }
         let column_type = |name: &str| {
             shape
@@ -171,9 +171,9 @@ pub fn open_state_if_exists(spec: &JobSpec) -> Option<JobState> {
     Some(state)
 }
 
-impl Session {
+impl Job {
     /// Opens the state, then connects and validates both tables. Writes nothing to either database.
-    pub fn open(spec: JobSpec) -> Result<Session, Error> {
+    pub fn open(spec: JobSpec) -> Result<Job, Error> {
         let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
         let Databases {
             source,
@@ -185,7 +185,7 @@ impl Session {
         let receipts = Receipts {
             table: spec.receipts_table.clone(),
         };
-        Ok(Session {
+        Ok(Job {
             spec,
             state,
             source,

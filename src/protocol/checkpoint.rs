@@ -3,7 +3,7 @@
 //! in ONE sled batch, then flushed. This module is the only writer of committed progress.
 
 use crate::copy::WindowOutcome;
-use crate::failpoint;
+use crate::runtime::failpoint;
 use crate::state::records::{PassRecord, WindowRecord, WindowStatus};
 use crate::state::{JobState, StateError};
 

@@ -7,15 +7,15 @@
 //! protocol; the pass record is shared behind a lock (the `Ledger`), which alone gives out
 //! window numbers and records progress.
 
-use crate::checkpoint;
 use crate::copy::readahead::{ReadAhead, ReadPlan};
 use crate::copy::{self, staging, WindowAt, WindowOutcome, WindowPlan};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use crate::progress::Progress;
-use crate::receipts::{Receipt, Resume};
-use crate::session::Session;
-use crate::shutdown;
+use crate::job::Job;
+use crate::protocol::checkpoint;
+use crate::protocol::receipts::{Receipt, Resume};
+use crate::runtime::output::Progress;
+use crate::runtime::shutdown;
 use crate::state::records::{ApplyMode, PassRecord, WindowRecord, WindowStatus};
 use postgres::types::Type;
 use std::sync::Mutex;
@@ -30,19 +30,19 @@ pub struct Ran {
     pub bookkeeping: Duration,
 }
 
-/// Runs the pass's remaining windows with up to `session.spec.jobs` workers, then writes
+/// Runs the pass's remaining windows with up to `job.spec.jobs` workers, then writes
 /// the receipt that closes the pass when no window's receipt did.
 pub fn run(
-    session: &Session,
+    job: &Job,
     pass: &mut PassRecord,
     plan: &WindowPlan<'_>,
     progress: &mut Progress,
     started: Instant,
 ) -> Result<Ran, Error> {
     let left = pass.progress.iter().filter(|p| !p.done).count();
-    let workers = session.spec.jobs.clamp(1, left.max(1));
+    let workers = job.spec.jobs.clamp(1, left.max(1));
     let ledger = Ledger {
-        session,
+        job,
         workers,
         started,
         rows_before: pass.rows_read,
@@ -74,7 +74,7 @@ pub fn run(
     }
     if finished && pass.is_finished() && !inner.closed {
         let closing = Instant::now();
-        close_pass(session, pass, plan)?;
+        close_pass(job, pass, plan)?;
         bookkeeping += closing.elapsed();
     }
     Ok(Ran {
@@ -85,7 +85,7 @@ pub fn run(
 
 /// The pass shared by the workers.
 struct Ledger<'a, 'p> {
-    session: &'a Session,
+    job: &'a Job,
     /// Workers running (they share the read-ahead memory).
     workers: usize,
     started: Instant,
@@ -118,7 +118,7 @@ enum Reading {
 /// What a worker needs to start a window.
 struct Start {
     record: WindowRecord,
-    slice: crate::plan::Slice,
+    slice: crate::keyspace::Slice,
     last_slice: bool,
     resume: Resume,
     apply: ApplyMode,
@@ -140,14 +140,14 @@ impl<'p> Ledger<'_, 'p> {
     }
 
     fn slices(&self, plan: &WindowPlan<'_>) -> Result<bool, Error> {
-        let session = self.session;
-        let mut dst = session.dest.get()?;
-        staging::create(&mut dst, &session.shape)?;
+        let job = self.job;
+        let mut dst = job.dest.get()?;
+        staging::create(&mut dst, &job.shape)?;
         // Read-ahead needs built-in cursor and key types; otherwise the worker reads each
         // window on a source connection of its own, then applies it.
-        let mut reading = match copy::watched_columns(&session.shape, &session.ks) {
+        let mut reading = match copy::watched_columns(&job.shape, &job.ks) {
             Some(watched) => Reading::Ahead(watched),
-            None => Reading::InTurn(Box::new(session.source.get()?)),
+            None => Reading::InTurn(Box::new(job.source.get()?)),
         };
         while let Some(index) = self.take_slice() {
             let done = match &mut reading {
@@ -190,10 +190,10 @@ impl<'p> Ledger<'_, 'p> {
                 (p.slices[index].clone(), p.progress[index].position.clone())
             };
             let reader = ReadAhead::start(
-                self.session.source.get()?,
+                self.job.source.get()?,
                 ReadPlan {
-                    shape: self.session.shape.clone(),
-                    ks: self.session.ks.clone(),
+                    shape: self.job.shape.clone(),
+                    ks: self.job.ks.clone(),
                     slices: vec![slice],
                     start_slice: 0,
                     start: from,
@@ -263,7 +263,7 @@ impl<'p> Ledger<'_, 'p> {
                 apply: start.apply,
                 ..*plan
             };
-            let state = &self.session.state;
+            let state = &self.job.state;
             let outcome = match apply(&this_plan, &at, &mut |o| {
                 record_in_flight(state, &mut start.record, o)
             }) {
@@ -321,22 +321,22 @@ impl<'p> Ledger<'_, 'p> {
         outcome: &WindowOutcome,
         ends_pass: bool,
     ) -> Result<bool, Error> {
-        let session = self.session;
+        let job = self.job;
         let rows_read = {
             let mut inner = self.lock();
             let inner = &mut *inner;
             let checkpointing = Instant::now();
-            checkpoint::commit(&session.state, &mut inner.pass, window, outcome)?;
+            checkpoint::commit(&job.state, &mut inner.pass, window, outcome)?;
             inner.bookkeeping += outcome.bookkeeping + checkpointing.elapsed();
             inner.closed |= ends_pass;
             inner.progress.update(&inner.pass);
             if inner.last_live.elapsed() >= Duration::from_secs(1) {
-                crate::status::write_live(&session.spec, &session.state);
+                crate::state::live::write_live(&job.spec, &job.state);
                 inner.last_live = Instant::now();
             }
             inner.pass.rows_read
         };
-        if let Some(rate) = session.spec.max_rate {
+        if let Some(rate) = job.spec.max_rate {
             // --max-rate: all workers together stay at or under the rows/s asked for,
             // measured over this run.
             let due = Duration::from_secs_f64((rows_read - self.rows_before) as f64 / rate as f64);
@@ -355,7 +355,7 @@ impl<'p> Ledger<'_, 'p> {
             return Ok(());
         }
         inner.pass.apply = ApplyMode::Upsert;
-        self.session.state.record_pass(&inner.pass)?;
+        self.job.state.record_pass(&inner.pass)?;
         Ok(())
     }
 }
@@ -373,13 +373,9 @@ fn record_in_flight(
 
 /// The receipt that says the pass finished, when its last windows ended their slices at
 /// the same time and none could say it: its own transaction, no rows.
-fn close_pass(
-    session: &Session,
-    pass: &mut PassRecord,
-    plan: &WindowPlan<'_>,
-) -> Result<(), Error> {
+fn close_pass(job: &Job, pass: &mut PassRecord, plan: &WindowPlan<'_>) -> Result<(), Error> {
     let doing = "closing the pass";
-    let mut dst = session.dest.get()?;
+    let mut dst = job.dest.get()?;
     let end = pass.end();
     let receipt = Receipt {
         pass: pass.pass,

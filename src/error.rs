@@ -2,7 +2,6 @@
 //! failed and what the user can do. `main` prints it as one line and exits 2.
 
 use crate::catalog::CatalogError;
-use crate::copy::StageError;
 use crate::db::{DbError, Side};
 use crate::job::conninfo::ConnInfoError;
 use crate::state::StateError;
@@ -25,18 +24,14 @@ pub enum Error {
     /// The local state store failed.
     #[error(transparent)]
     State(#[from] StateError),
-    /// SIGINT/SIGTERM: stopped after the last checkpoint.
-    #[error("interrupted")]
-    Interrupted,
-}
-
-impl From<StageError> for Error {
-    fn from(e: StageError) -> Self {
-        match e {
-            StageError::Db(db) => Error::Db(db),
-            StageError::Interrupted => Error::Interrupted,
-        }
-    }
+    /// A pgsync thread panicked (a bug); the work it held is rolled back.
+    #[error("{}: a pgsync thread panicked: {what}", side.map_or("worker", Side::name))]
+    WorkerPanicked {
+        /// The side whose connection the thread worked on, when it was one.
+        side: Option<Side>,
+        /// What the panic said.
+        what: String,
+    },
 }
 
 impl Error {
@@ -49,6 +44,7 @@ impl Error {
             ) => Some(*side),
             Error::Catalog(CatalogError::ShapeMismatch { .. }) => Some(Side::Destination),
             Error::Catalog(_) => Some(Side::Source),
+            Error::WorkerPanicked { side, .. } => *side,
             _ => None,
         }
     }
@@ -87,7 +83,9 @@ impl Error {
                 CatalogError::Db(_) => unreachable!("handled above"),
             },
             Error::State(e) => e.hint(),
-            Error::Interrupted => "run `pgsync resume` to continue from the last checkpoint".into(),
+            Error::WorkerPanicked { .. } => {
+                "this is a bug, please report it; `pgsync resume` continues from the last checkpoint".into()
+            }
         }
     }
 }

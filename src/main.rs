@@ -16,7 +16,6 @@ fn main() -> ExitCode {
             );
             ExitCode::from(130)
         }
-        Err(pgsync::error::Error::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("pgsync: {e} — {}", e.hint());
             ExitCode::from(2)

@@ -2,7 +2,7 @@
 //! Transient failures (connection lost, server restarting, conflicts) are retried with a
 //! capped exponential backoff for up to `--retry-for`; anything else stops with the error.
 
-use super::{report, Outcome};
+use super::{run_and_report, Outcome};
 use crate::error::Error;
 use crate::job::Job;
 use crate::job::JobSpec;
@@ -15,14 +15,8 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let delay = spec.delay;
     let mut job = Job::open(spec)?;
     loop {
-        match super::run_pass_with_retries(&mut job, Mode::Single) {
-            Ok(summary) => {
-                if report(&summary) == Outcome::Interrupted {
-                    return Ok(Outcome::Interrupted);
-                }
-            }
-            Err(Error::Interrupted) => return Ok(Outcome::Interrupted),
-            Err(e) => return Err(e),
+        if run_and_report(&mut job, Mode::Single)?.is_none() {
+            return Ok(Outcome::Interrupted);
         }
         if !shutdown::sleep(delay) {
             return Ok(Outcome::Interrupted);

@@ -4,6 +4,7 @@
 pub mod continuous;
 pub mod plan;
 pub mod resume;
+pub mod retry;
 pub mod single;
 pub mod status;
 pub mod verify;
@@ -15,8 +16,7 @@ use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::{self, Mode, PassSummary};
 use crate::runtime::output::rate;
-use crate::runtime::shutdown;
-use std::time::{Duration, Instant};
+use retry::Retried;
 
 /// How a command ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,33 +71,37 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
     }
 }
 
-/// Longest pause between two retries.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// Runs a pass, retrying transient failures (connection lost, server restarting,
-/// serialization failures, deadlocks) with capped exponential backoff for up to
+/// serialization failures, deadlocks) with capped exponential back-off for up to
 /// `--retry-for`; every retry continues from the last checkpoint. Permanent errors return
 /// at once.
-pub fn run_pass_with_retries(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
-    let deadline = Instant::now() + job.spec.retry_for;
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        let result = pass::run(job, mode);
-        continuous::remember_error(job, &result);
-        match result {
-            Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
-                let message = format!(
-                    "{e}; retrying in {:.1}s from the last checkpoint",
-                    backoff.as_secs_f64()
-                );
-                crate::runtime::output::note(&job.spec.output, "warn", &message);
-                if !shutdown::sleep(backoff) {
-                    return Err(Error::Interrupted);
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            other => return other,
-        }
+pub fn run_pass_with_retries(job: &mut Job, mode: Mode) -> Result<Retried<PassSummary>, Error> {
+    let output = job.spec.output;
+    let retry_for = job.spec.retry_for;
+    retry::with_retries(
+        &mut retry::RealClock,
+        retry_for,
+        || {
+            let result = pass::run(job, mode);
+            continuous::remember_error(job, &result);
+            result
+        },
+        |e, pause| {
+            let message = format!(
+                "{e}; retrying in {:.1}s from the last checkpoint",
+                pause.as_secs_f64()
+            );
+            crate::runtime::output::note(&output, "warn", &message);
+        },
+    )
+}
+
+/// Runs a pass with retries and prints its summary line; the summary, or `None` when the
+/// pass was interrupted (during a window or a back-off pause).
+pub fn run_and_report(job: &mut Job, mode: Mode) -> Result<Option<PassSummary>, Error> {
+    match run_pass_with_retries(job, mode)? {
+        Retried::Done(summary) => Ok((report(&summary) == Outcome::Done).then_some(summary)),
+        Retried::Interrupted => Ok(None),
     }
 }
 

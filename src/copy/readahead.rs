@@ -7,14 +7,15 @@
 
 use super::source::window_copy_sql;
 use super::staging::classify_io;
-use super::tail::{RawValue, TailTracker};
+use super::tail::TailTracker;
+use super::window_end::{window_end, PositionPrinter};
 use crate::catalog::TableShape;
 use crate::db::pool::Conn;
-use crate::db::{PgResultExt, Side};
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::error::Error;
 use crate::keyspace::{KeySpace, Position, Slice, SliceKind};
 use crate::runtime::shutdown;
-use postgres::types::{ToSql, Type};
+use postgres::types::Type;
 use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -42,6 +43,8 @@ pub enum Msg {
         /// It exhausted its slice.
         slice_done: bool,
     },
+    /// SIGINT/SIGTERM arrived mid-window; nothing more follows.
+    Interrupted,
     /// Reading failed; nothing more follows.
     Failed(Error),
 }
@@ -91,11 +94,15 @@ impl ReadAhead {
         }
     }
 
-    /// The next message; a reader that vanished is reported as a lost source connection.
+    /// The next message. The reader only goes away without a last message when its thread
+    /// panicked.
     pub fn recv(&self) -> Msg {
         match self.rx.as_ref().map(|rx| rx.recv()) {
             Some(Ok(msg)) => msg,
-            _ => Msg::Failed(Error::Interrupted),
+            _ => Msg::Failed(Error::WorkerPanicked {
+                side: Some(Side::Source),
+                what: "the read-ahead thread stopped".into(),
+            }),
         }
     }
 }
@@ -116,92 +123,32 @@ fn read_all(
     tx: &SyncSender<Msg>,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
-    let doing = "reading a window";
-    let select = (1..=plan.watched.len())
-        .map(|i| format!("${i}::text"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let types: Vec<Type> = plan.watched.iter().map(|(_, t)| t.clone()).collect();
-    let to_text = src
-        .prepare_typed(&format!("SELECT {select}"), &types)
-        .on(Side::Source, doing)?;
+    let printer = PositionPrinter::prepare(src, Side::Source, &plan.watched)?;
     let mut slice_index = plan.start_slice;
     let mut pos = plan.start.clone();
     while let Some(slice) = plan.slices.get(slice_index) {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let sql = window_copy_sql(&plan.shape, &plan.ks, &pos, &slice.kind, plan.window_rows);
         let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
-        {
-            let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
-            // Room for one more row past CHUNK, so that a chunk is not reallocated.
-            let capacity = CHUNK + 16 * 1024;
-            let mut chunk = Vec::with_capacity(capacity);
-            loop {
-                if shutdown::requested() {
-                    return Err(Error::Interrupted);
-                }
-                // The driver's buffer holds one COPY message (a row): read it in place.
-                let data = reader
-                    .fill_buf()
-                    .map_err(|e| Error::Db(classify_io(Side::Source, doing, e)))?;
-                if data.is_empty() {
-                    break;
-                }
-                let n = data.len();
-                tail.feed(data).map_err(|e| {
-                    crate::db::DbError::other(
-                        Side::Source,
-                        crate::db::DbErrorKind::Other,
-                        doing,
-                        e.to_string(),
-                    )
-                })?;
-                chunk.extend_from_slice(data);
-                reader.consume(n);
-                if chunk.len() >= CHUNK
-                    && tx
-                        .send(Msg::Data(std::mem::replace(
-                            &mut chunk,
-                            Vec::with_capacity(capacity),
-                        )))
-                        .is_err()
-                {
-                    return Ok(());
-                }
-            }
-            if !chunk.is_empty() && tx.send(Msg::Data(chunk)).is_err() {
+        match read_window(src, plan, &pos, &slice.kind, &mut tail, tx)? {
+            Read::Ended => {}
+            Read::Interrupted => {
+                let _ = tx.send(Msg::Interrupted);
                 return Ok(());
             }
+            Read::Abandoned => return Ok(()),
         }
         let rows = tail.rows();
-        let slice_done = rows < plan.window_rows;
-        let end = match (slice_done, &slice.kind) {
-            (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
-            (true, SliceKind::NullCursor) if rows == 0 => pos.clone(),
-            _ => {
-                let raw = tail.last().unwrap_or_default();
-                let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
-                let params: Vec<&(dyn ToSql + Sync)> =
-                    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-                let row = src
-                    .query_one(&to_text, &params)
-                    .on(Side::Source, "reading the window's end")?;
-                let texts = (0..row.len())
-                    .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
-                    .collect();
-                plan.ks.position_after(&slice.kind, texts)
-            }
+        let (end, slice_done) = window_end(&slice.kind, &pos, rows, plan.window_rows, || {
+            printer.after_last_row(src, &plan.ks, &slice.kind, &tail)
+        })?;
+        let msg = Msg::End {
+            rows,
+            end: end.clone(),
+            slice_done,
         };
-        if tx
-            .send(Msg::End {
-                rows,
-                end: end.clone(),
-                slice_done,
-            })
-            .is_err()
-        {
+        if tx.send(msg).is_err() {
             return Ok(());
         }
         if slice_done {
@@ -215,4 +162,58 @@ fn read_all(
         }
     }
     Ok(())
+}
+
+/// How reading one window's rows ended.
+enum Read {
+    /// Every row was sent.
+    Ended,
+    /// SIGINT/SIGTERM arrived.
+    Interrupted,
+    /// The destination side stopped listening.
+    Abandoned,
+}
+
+/// Sends one window's COPY bytes in chunks, showing them to the tail tracker.
+fn read_window(
+    src: &mut postgres::Client,
+    plan: &ReadPlan,
+    from: &Position,
+    kind: &SliceKind,
+    tail: &mut TailTracker,
+    tx: &SyncSender<Msg>,
+) -> Result<Read, Error> {
+    let doing = "reading a window";
+    let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, plan.window_rows);
+    let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
+    // Room for one more row past CHUNK, so that a chunk is not reallocated.
+    let capacity = CHUNK + 16 * 1024;
+    let mut chunk = Vec::with_capacity(capacity);
+    loop {
+        if shutdown::requested() {
+            return Ok(Read::Interrupted);
+        }
+        // The driver's buffer holds one COPY message (a row): read it in place.
+        let data = reader
+            .fill_buf()
+            .map_err(|e| classify_io(Side::Source, doing, e))?;
+        if data.is_empty() {
+            break;
+        }
+        let n = data.len();
+        tail.feed(data)
+            .map_err(|e| DbError::other(Side::Source, DbErrorKind::Other, doing, e.to_string()))?;
+        chunk.extend_from_slice(data);
+        reader.consume(n);
+        if chunk.len() >= CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
+            if tx.send(Msg::Data(full)).is_err() {
+                return Ok(Read::Abandoned);
+            }
+        }
+    }
+    if !chunk.is_empty() && tx.send(Msg::Data(chunk)).is_err() {
+        return Ok(Read::Abandoned);
+    }
+    Ok(Read::Ended)
 }

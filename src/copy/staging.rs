@@ -15,14 +15,13 @@ pub const STAGE: &str = "pgsync_stage";
 /// Arrival-order column of the staging table.
 const SEQ: &str = "pgsync_arrival";
 
-/// Why staging failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StageError {
-    /// A database error on either side.
-    #[error(transparent)]
-    Db(#[from] DbError),
-    /// SIGINT/SIGTERM arrived mid-window; the destination transaction rolls back.
-    #[error("interrupted")]
+/// How a pipe ended when no database failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piped {
+    /// The destination took this many rows.
+    Rows(u64),
+    /// SIGINT/SIGTERM arrived mid-window: the COPY was aborted and the caller's transaction
+    /// rolls back.
     Interrupted,
 }
 
@@ -40,13 +39,13 @@ pub fn create(client: &mut postgres::Client, shape: &TableShape) -> Result<(), D
         .on(Side::Destination, "creating the staging table")
 }
 
-/// Pipes the source COPY into the staging table; returns the rows staged.
+/// Pipes the source COPY into the staging table.
 pub fn stage(
     source: &mut postgres::Client,
     txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
     shape: &TableShape,
-) -> Result<u64, StageError> {
+) -> Result<Piped, DbError> {
     let copy_in = format!(
         "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
         shape.column_list(None)
@@ -56,14 +55,14 @@ pub fn stage(
 
 /// Pipes a source `COPY … TO STDOUT` into a destination `COPY … FROM STDIN` with
 /// `std::io::copy` (bounded buffers, no row parsing), optionally showing the bytes to a
-/// tail tracker; returns the rows the destination took.
+/// tail tracker.
 pub fn pipe(
     source: &mut postgres::Client,
     txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
     copy_in_sql: &str,
     tail: Option<&mut TailTracker>,
-) -> Result<u64, StageError> {
+) -> Result<Piped, DbError> {
     let reader = source
         .copy_out(copy_out_sql)
         .on(Side::Source, "reading a window")?;
@@ -77,13 +76,18 @@ pub fn pipe(
         .on(Side::Destination, "writing a window")?;
     if let Err(write_err) = io::copy(&mut reader, &mut writer) {
         // Dropping the writer aborts the COPY; the caller's transaction then rolls back.
-        return Err(match reader.failed.take() {
-            Some(ReadFailure::Interrupted) => StageError::Interrupted,
-            Some(ReadFailure::Io(e)) => classify_io(Side::Source, "reading a window", e).into(),
-            None => classify_io(Side::Destination, "writing a window", write_err).into(),
-        });
+        return match reader.failed.take() {
+            Some(ReadFailure::Interrupted) => Ok(Piped::Interrupted),
+            Some(ReadFailure::Io(e)) => Err(classify_io(Side::Source, "reading a window", e)),
+            None => Err(classify_io(
+                Side::Destination,
+                "writing a window",
+                write_err,
+            )),
+        };
     }
-    Ok(writer.finish().on(Side::Destination, "writing a window")?)
+    let rows = writer.finish().on(Side::Destination, "writing a window")?;
+    Ok(Piped::Rows(rows))
 }
 
 /// The COPY adapters wrap the driver's error in an io::Error: unwrap it so the SQLSTATE

@@ -1,8 +1,8 @@
 //! Learns the last row of a binary COPY stream as it flows through, for the append path
 //! (which has no staging table to ask). It walks the framing only — header, per tuple a
 //! field count, per field a length and the bytes — and keeps the raw bytes of the few
-//! fields that make a row's position (cursor and key). Values are never decoded here; the
-//! destination turns them into text (`KeyText`). Malformed input is an error, never a panic
+//! fields that make a row's position (cursor and key). Values are never decoded here;
+//! `window_end::PositionPrinter` has a database print them as text. Malformed input is an error, never a panic
 //! (fuzzed: `fuzz/fuzz_targets/copy_tail.rs`).
 
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};

@@ -19,12 +19,19 @@ pub enum Side {
     Destination,
 }
 
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Side {
+    /// "source" or "destination".
+    pub fn name(self) -> &'static str {
+        match self {
             Side::Source => "source",
             Side::Destination => "destination",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 mod destination;
 mod planning;
-pub mod workers;
+mod shared;
+mod slice;
+mod throttle;
+mod workers;
 
 /// How a pass may begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,10 +231,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
         shape: &job.shape,
         ks: &job.ks,
         upsert_sql: &upsert_sql,
-        receipts: &job.receipts,
-        job_id: &job.spec.job_id,
         window_rows: job.spec.window_rows,
-        apply: pass.apply,
     };
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =

@@ -1,6 +1,8 @@
 //! The commit-then-checkpoint step (docs/checkpoint-protocol.md). After the destination
 //! COMMIT of a window (rows + receipt), the window is marked committed and the pass advanced
-//! in ONE sled batch, then flushed. This module is the only writer of committed progress.
+//! in ONE sled batch, handed to the state's flusher thread, which applies and flushes
+//! batches in order (`state/flusher.rs`). This module is the only writer of committed
+//! progress.
 
 use crate::copy::WindowOutcome;
 use crate::runtime::failpoint;
@@ -20,8 +22,9 @@ pub fn advance(pass: &mut PassRecord, window: &WindowRecord, outcome: &WindowOut
     }
 }
 
-/// checkpoint-protocol.md steps 2 and 3: record the committed window and the advanced pass,
-/// then flush. Must only be called after the destination COMMIT returned.
+/// checkpoint-protocol.md steps 2 and 3: the committed window and the advanced pass as one
+/// batch, handed to the flusher thread, which writes and flushes batches in order. Must
+/// only be called after the destination COMMIT returned.
 pub fn commit(
     state: &JobState,
     pass: &mut PassRecord,

@@ -1,0 +1,138 @@
+//! Where a window ends: the one rule both read paths (staged and read-ahead) follow, and
+//! the printer that turns the raw cursor and key bytes of a window's last row into the
+//! text a `Position` holds, with the columns' own types.
+
+use super::tail::{RawValue, TailTracker};
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
+use crate::keyspace::{KeySpace, Position, SliceKind};
+use postgres::types::{ToSql, Type};
+
+/// The end of a window that read `rows` of at most `limit` rows after `from`, and whether it
+/// exhausted its slice. A short window ends its slice: a range slice ends at its upper bound
+/// (rows up to it are all read), an empty NULL-cursor window stays where it was; otherwise
+/// the window ends after its last row, which `last_row` reads (only then).
+pub fn window_end<E>(
+    kind: &SliceKind,
+    from: &Position,
+    rows: u64,
+    limit: u64,
+    last_row: impl FnOnce() -> Result<Position, E>,
+) -> Result<(Position, bool), E> {
+    let slice_done = rows < limit;
+    let end = match (slice_done, kind) {
+        (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
+        (true, SliceKind::NullCursor) if rows == 0 => from.clone(),
+        _ => last_row()?,
+    };
+    Ok((end, slice_done))
+}
+
+/// Prints the cursor and key of a window's last row as text: a statement
+/// `SELECT $1::text, …` prepared with the columns' built-in types, fed their raw binary
+/// values. Prepared once per connection, used for every window.
+pub struct PositionPrinter {
+    statement: postgres::Statement,
+    side: Side,
+}
+
+impl PositionPrinter {
+    /// Prepares the statement on `client` (on `side`) for the watched columns' types.
+    pub fn prepare(
+        client: &mut postgres::Client,
+        side: Side,
+        watched: &[(usize, Type)],
+    ) -> Result<Self, DbError> {
+        let select = (1..=watched.len())
+            .map(|i| format!("${i}::text"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let types: Vec<Type> = watched.iter().map(|(_, t)| t.clone()).collect();
+        let statement = client
+            .prepare_typed(&format!("SELECT {select}"), &types)
+            .on(side, "preparing to read a window's end")?;
+        Ok(PositionPrinter { statement, side })
+    }
+
+    /// The position after the last row the tracker saw.
+    pub fn after_last_row(
+        &self,
+        client: &mut postgres::Client,
+        ks: &KeySpace,
+        kind: &SliceKind,
+        tail: &TailTracker,
+    ) -> Result<Position, DbError> {
+        let doing = "reading the window's end";
+        let raw = tail.last().ok_or_else(|| {
+            DbError::other(
+                Side::Source,
+                DbErrorKind::Other,
+                doing,
+                "no row in a full window",
+            )
+        })?;
+        let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let row = client
+            .query_one(&self.statement, &params)
+            .on(self.side, doing)?;
+        // Among NULL cursors the cursor value is NULL; key columns are never NULL.
+        let texts = (0..row.len())
+            .map(|i| {
+                row.try_get::<_, Option<String>>(i)
+                    .map(Option::unwrap_or_default)
+            })
+            .collect::<Result<_, _>>()
+            .on(self.side, doing)?;
+        Ok(ks.position_after(kind, texts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range() -> SliceKind {
+        SliceKind::Range { upper: "10".into() }
+    }
+
+    fn never() -> Result<Position, ()> {
+        panic!("the last row is not needed")
+    }
+
+    #[test]
+    fn a_short_range_window_ends_at_the_slice_upper_bound() {
+        let from = Position::Start;
+        let (end, done) = window_end(&range(), &from, 3, 5, never).unwrap();
+        assert_eq!(end, Position::AfterCursor("10".into()));
+        assert!(done);
+    }
+
+    #[test]
+    fn an_empty_null_cursor_window_stays_where_it_was() {
+        let from = Position::Start;
+        let (end, done) = window_end(&SliceKind::NullCursor, &from, 0, 5, never).unwrap();
+        assert_eq!(end, from);
+        assert!(done);
+    }
+
+    #[test]
+    fn a_full_window_ends_after_its_last_row() {
+        let last = Position::AfterCursor("7".into());
+        let (end, done) =
+            window_end::<()>(&range(), &Position::Start, 5, 5, || Ok(last.clone())).unwrap();
+        assert_eq!(end, last);
+        assert!(!done);
+    }
+
+    #[test]
+    fn a_short_null_cursor_window_ends_after_its_last_row() {
+        let last = Position::AfterCursor("7".into());
+        let (end, done) = window_end::<()>(&SliceKind::NullCursor, &Position::Start, 2, 5, || {
+            Ok(last.clone())
+        })
+        .unwrap();
+        assert_eq!(end, last);
+        assert!(done);
+    }
+}

@@ -1,8 +1,14 @@
-//! The command line (clap derive), parsing only: the contract's seed-style positionals and
-//! options, shared by every subcommand. `-h` is `--hostname` as in the seed, so clap's own
-//! `-h` is disabled and help is `--help` only. Resolution into a job happens in `job.rs`.
+//! The command line (clap derive): the contract's positionals (`SOURCE DEST TABLE [USER]`,
+//! database names or URLs) and options, shared by every subcommand. `-h` is `--hostname`
+//! as in the prototype, so clap's own `-h` is disabled and help is `--help` only. The one
+//! I/O here is reading the `--config` file (`config.rs` turns it into arguments).
+//! Resolution into a job happens in `job/`.
+
+mod config;
+mod duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use duration::parse_duration;
 use std::path::PathBuf;
 
 /// Incremental, crash-safe copy of a PostgreSQL table into another database.
@@ -33,7 +39,6 @@ pub fn parse() -> Cli {
 
 /// `parse` on given arguments (tests).
 pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    use clap::parser::ValueSource;
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().try_get_matches_from(&args)?;
     let Some((sub, sub_matches)) = matches.subcommand() else {
@@ -48,49 +53,17 @@ pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     let invalid = |msg: String| Cli::command().error(clap::error::ErrorKind::InvalidValue, msg);
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(format!("cannot read config file {}: {e}", path.display())))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
-    let mut extra: Vec<std::ffi::OsString> = Vec::new();
-    for (key, value) in &table {
-        let id = key.replace('-', "_");
-        if !sub_matches.ids().any(|i| i.as_str() == id)
-            || ["source", "dest", "table", "username_pos", "config"].contains(&id.as_str())
-        {
-            return Err(invalid(format!(
-                "config file {}: {key:?} is not an option of `pgsync {sub}`",
-                path.display()
-            )));
-        }
-        if matches!(
-            sub_matches.value_source(&id),
+    let given = |id: &str| {
+        use clap::parser::ValueSource;
+        matches!(
+            sub_matches.value_source(id),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        ) {
-            continue;
-        }
-        match value {
-            toml::Value::Boolean(true) => extra.push(format!("--{key}").into()),
-            toml::Value::Boolean(false) => {}
-            toml::Value::String(v) => extra.extend([format!("--{key}").into(), v.into()]),
-            toml::Value::Integer(v) => {
-                extra.extend([format!("--{key}").into(), v.to_string().into()])
-            }
-            other => {
-                return Err(invalid(format!(
-                    "config file {}: {key} has an unsupported value {other}",
-                    path.display()
-                )))
-            }
-        }
-    }
-    let at = args
-        .iter()
-        .position(|a| a.to_str() == Some(sub))
-        .map_or(args.len(), |i| i + 1);
-    let mut merged = args[..at].to_vec();
-    merged.extend(extra);
-    merged.extend_from_slice(&args[at..]);
-    Cli::try_parse_from(merged)
+        )
+    };
+    let known = |id: &str| sub_matches.ids().any(|i| i.as_str() == id);
+    let extra = config::file_args(&text, sub, known, given)
+        .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
+    Cli::try_parse_from(config::insert_after_subcommand(&args, sub, extra))
 }
 
 const EXAMPLES: &str = "Examples:
@@ -285,41 +258,4 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
-}
-
-/// Parses `250ms`, `90s`, `5min`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 90s, 5min or 1h"))?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "min" | "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?}; use ms, s, min or h"
-            ))
-        }
-    };
-    Ok(std::time::Duration::from_millis(ms))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_parse_with_units() {
-        use std::time::Duration;
-        assert_eq!(super::parse_duration("5min"), Ok(Duration::from_secs(300)));
-        assert_eq!(
-            super::parse_duration("250ms"),
-            Ok(Duration::from_millis(250))
-        );
-        assert_eq!(super::parse_duration("0"), Ok(Duration::ZERO));
-        assert!(super::parse_duration("5 parsecs").is_err());
-    }
 }

@@ -29,14 +29,21 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// Resolves a command's job arguments and installs the logger its output options ask for.
+fn resolve(args: &crate::cli::JobArgs) -> Result<JobSpec, Error> {
+    let spec = JobSpec::resolve(args, &ProcessEnv)?;
+    crate::runtime::output::install_logger(&spec.output);
+    Ok(spec)
+}
+
 /// Runs a parsed command.
 pub fn run(command: Command) -> Result<Outcome, Error> {
     match command {
-        Command::Single(args) => single::run(JobSpec::resolve(&args, &ProcessEnv)?),
-        Command::Continuous(args) => continuous::run(JobSpec::resolve(&args, &ProcessEnv)?),
-        Command::Resume(args) => resume::run(JobSpec::resolve(&args, &ProcessEnv)?),
-        Command::Status(args) => status::run(&JobSpec::resolve(&args.job, &ProcessEnv)?, args.json),
-        Command::Plan(args) => plan::run(JobSpec::resolve(&args, &ProcessEnv)?),
+        Command::Single(args) => single::run(resolve(&args)?),
+        Command::Continuous(args) => continuous::run(resolve(&args)?),
+        Command::Resume(args) => resume::run(resolve(&args)?),
+        Command::Status(args) => status::run(&resolve(&args.job)?, args.json),
+        Command::Plan(args) => plan::run(resolve(&args)?),
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "pgsync", &mut std::io::stdout());
@@ -50,7 +57,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
             Ok(Outcome::Done)
         }
         Command::Verify(args) => {
-            let spec = JobSpec::resolve(&args.job, &ProcessEnv)?;
+            let spec = resolve(&args.job)?;
             let options = crate::verify::VerifyOptions {
                 all: args.all,
                 from: args.from.clone(),

@@ -1,7 +1,8 @@
 //! `pgsync status`: a read-only view of the job's state — plan, windows committed, position,
 //! watermark, last pass, held-back transactions and last error — for people, or as JSON
-//! with `--json`. Reads only the local state store (no database connection); while a sync
-//! runs (and holds the store) it shows that sync's live snapshot.
+//! with `--json`. Never connects to a database. Like every command it opens the job's state
+//! store (creating `.pgsync/` and the job's meta record when they are new); while a sync
+//! runs (and holds the store) it shows that sync's live snapshot instead.
 
 use super::Outcome;
 use crate::error::Error;

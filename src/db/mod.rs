@@ -52,6 +52,8 @@ pub enum DbErrorKind {
     ConnectionLost,
     /// Serialization failure or deadlock (retry can help).
     Conflict,
+    /// pgsync's own data on that side (a receipt) cannot be read: not written by pgsync.
+    Corrupt,
     /// Anything else.
     Other,
 }
@@ -127,6 +129,9 @@ impl DbError {
             (DbErrorKind::Timeout, _) => "a statement hit the time limit; try a smaller --window-size or a larger --statement-timeout".into(),
             (DbErrorKind::ConnectionLost | DbErrorKind::Conflict, _) => {
                 "nothing committed was lost; run `pgsync resume` (or the same command again) to continue from the last checkpoint".into()
+            }
+            (DbErrorKind::Corrupt, _) => {
+                "a row of pgsync's receipts table was changed by hand; fix or delete it, then run again (`pgsync verify` checks the copy)".into()
             }
             (DbErrorKind::Other, _) => "see the server log for details".into(),
         }

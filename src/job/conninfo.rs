@@ -45,7 +45,7 @@ pub enum ConnInfoError {
     },
 }
 
-/// Connection flags shared by both sides (seed style). `None` means "not given".
+/// Connection flags shared by both sides (`-h`, `-p`, `-U`…). `None` means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct ConnDefaults {
     /// `-h/--hostname`.

@@ -104,7 +104,6 @@ impl JobSpec {
             interval: Duration::from_secs(args.progress_interval),
             verbose: args.verbose,
         };
-        crate::runtime::output::install_logger(&output);
         let identity = format!(
             "{} -> {} table {} cursor {}",
             source.redacted, dest.redacted, table, cursor

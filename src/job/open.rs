@@ -54,7 +54,9 @@ fn open_state_waiting(
             )))
         }
         Ok(Some(_)) => {}
-        Ok(None) | Err(_) => {
+        // An unreadable meta record is reported, never overwritten: it says whose state this is.
+        Err(e) => return Err(e.into()),
+        Ok(None) => {
             let created_unix = crate::runtime::output::unix_now();
             state.set_meta(&JobRecord {
                 identity: spec.identity.clone(),

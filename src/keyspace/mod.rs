@@ -1,6 +1,7 @@
 //! The plan of one pass as plain, serde-able data: positions in the (cursor, primary key)
-//! key space, slices of that space, and the key space's SQL. Nothing here talks to a
-//! database except through the functions of `bounds` and `slices`.
+//! key space, slices of that space, and the key space's SQL. Only `bounds`, `slices` and
+//! `late_commits` query a database (the source, read-only; the destination for the
+//! fallback lower bound); the rest is pure.
 
 pub mod bounds;
 pub mod late_commits;

@@ -260,7 +260,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
             finished_unix: unix_now(),
         };
         let position = pass.end();
-        let holdback = holdback_after(job, &pass);
+        let holdback = holdback_after(job, &pass)?;
         job.state.finish_pass(
             &pass,
             &Watermark {

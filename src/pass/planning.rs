@@ -28,11 +28,9 @@ pub(super) fn plan_new_pass(
         Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
         None => bounds::destination_fallback(dst, &spec.table, &job.ks)?,
     };
-    let pending = match job.state.holdback() {
-        Ok(h) => h.pending,
-        Err(StateError::Corrupt { .. }) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+    // An unreadable holdback is an error, never "nothing pending": its floors are what keeps
+    // a late commit in reach.
+    let pending = job.state.holdback()?.pending;
     // Checked before the upper bound is read: a transaction seen finished here is visible
     // to every window of this pass.
     let running_before = late_commits::running(src)?;
@@ -93,15 +91,9 @@ pub(super) fn plan_rebuild(
 /// The holdback once a pass has finished: what was pending still is, plus every source
 /// transaction that was running when the pass was planned, floored at the pass's lower
 /// bound (it may have committed rows after their window was read, or may still).
-pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Holdback {
-    let mut holdback = job.state.holdback().unwrap_or_default();
-    if let Some(snapshot) = job
-        .state
-        .snapshot()
-        .ok()
-        .flatten()
-        .filter(|s| s.pass == pass.pass)
-    {
+pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Result<Holdback, StateError> {
+    let mut holdback = job.state.holdback()?;
+    if let Some(snapshot) = job.state.snapshot()?.filter(|s| s.pass == pass.pass) {
         for xid in snapshot.xip {
             if !holdback.pending.iter().any(|p| p.xid == xid) {
                 holdback.pending.push(PendingTx {
@@ -111,7 +103,7 @@ pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Holdback {
             }
         }
     }
-    holdback
+    Ok(holdback)
 }
 
 /// Plans a pass from `lower` to `upper` (slices from planner statistics).

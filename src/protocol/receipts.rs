@@ -4,8 +4,9 @@
 //! Created only once a sync really starts (never on bad input).
 
 use crate::db::ident::{literal, quote, QualifiedName};
-use crate::db::{DbError, PgResultExt, Side};
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::keyspace::Position;
+use serde::Deserialize;
 
 /// Proof that one window committed, as stored in the destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,8 +200,8 @@ impl Receipts {
             )
             .on(Side::Destination, doing)?
             .iter()
-            .filter_map(|row| parse_receipt(&row.get::<_, String>(0)))
-            .collect();
+            .map(|row| parse_receipt(&row.get::<_, String>(0)))
+            .collect::<Result<_, _>>()?;
         let resume = client
             .query_opt(
                 &format!(
@@ -210,7 +211,8 @@ impl Receipts {
                 &[&job],
             )
             .on(Side::Destination, doing)?
-            .and_then(|row| parse_receipt(&row.get::<_, String>(0)))
+            .map(|row| parse_receipt(&row.get::<_, String>(0)))
+            .transpose()?
             .and_then(|r| r.resume);
         Ok(PassReceipts::from_slices(slices, resume))
     }
@@ -252,28 +254,50 @@ impl Receipts {
     }
 }
 
-/// A receipt from its row as JSON (`to_jsonb(r)`); `None` when it does not parse.
-fn parse_receipt(text: &str) -> Option<Receipt> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let u = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
-    let b = |k: &str| v.get(k).and_then(serde_json::Value::as_bool);
-    let position = |k: &str| serde_json::from_value::<Position>(v.get(k)?.clone()).ok();
-    let resume = match (u("resume_rank"), position("resume_from")) {
+/// A receipts row as `to_jsonb(r)` prints it; rows of an earlier release have no resume
+/// columns. Other columns (`job`, `committed_at`) are ignored.
+#[derive(Deserialize)]
+struct ReceiptRow {
+    pass: u64,
+    window_no: u64,
+    slice: usize,
+    end_position: Position,
+    slice_done: bool,
+    pass_finished: bool,
+    pass_upper: Option<String>,
+    rows_read: u64,
+    rows_written: u64,
+    #[serde(default)]
+    resume_rank: Option<u64>,
+    #[serde(default)]
+    resume_from: Option<Position>,
+}
+
+/// A receipt from its row as JSON (`to_jsonb(r)`); a row that does not parse is an error,
+/// never skipped (skipping could resume a pass from an older point, or start it over).
+fn parse_receipt(text: &str) -> Result<Receipt, DbError> {
+    let row: ReceiptRow = serde_json::from_str(text).map_err(|e| {
+        DbError::other(
+            Side::Destination,
+            DbErrorKind::Corrupt,
+            "reading receipts",
+            format!("a receipt does not parse ({e}): {text}"),
+        )
+    })?;
+    let resume = match (row.resume_rank, row.resume_from) {
         (Some(rank), Some(from)) => Some(Resume { rank, from }),
         _ => None,
     };
-    Some(Receipt {
-        pass: u("pass")?,
-        window: u("window_no")?,
-        slice: usize::try_from(u("slice")?).ok()?,
-        end: position("end_position")?,
-        slice_done: b("slice_done")?,
-        pass_finished: b("pass_finished")?,
-        pass_upper: v
-            .get("pass_upper")
-            .and_then(|p| p.as_str().map(str::to_string)),
-        rows_read: u("rows_read")?,
-        rows_written: u("rows_written")?,
+    Ok(Receipt {
+        pass: row.pass,
+        window: row.window_no,
+        slice: row.slice,
+        end: row.end_position,
+        slice_done: row.slice_done,
+        pass_finished: row.pass_finished,
+        pass_upper: row.pass_upper,
+        rows_read: row.rows_read,
+        rows_written: row.rows_written,
         resume,
     })
 }
@@ -302,6 +326,8 @@ mod tests {
                 from: Position::Start
             })
         );
-        assert!(parse_receipt(r#"{"pass": 1}"#).is_none());
+        let corrupt = parse_receipt(r#"{"pass": 1}"#).unwrap_err();
+        assert_eq!(corrupt.kind, DbErrorKind::Corrupt);
+        assert!(corrupt.message.contains("window_no"), "{}", corrupt.message);
     }
 }

@@ -89,8 +89,9 @@ impl StateError {
     }
 }
 
-/// An open store. Holds an exclusive lock on `<dir>/lock` for its lifetime: sled itself
-/// does not stop a second process from opening (and corrupting) the same store.
+/// An open store. Holds an exclusive lock on `<dir>/lock` for its lifetime. sled (0.34.7)
+/// locks its own files too, but fails with an untyped I/O error; the lock file gives a
+/// typed `Locked` error and lets a short-lived reader be waited for (`open_waiting`).
 pub struct StateStore {
     db: sled::Db,
     flusher: Arc<Flusher>,

@@ -135,7 +135,8 @@ fn a_missing_database_is_refused() {
 
 #[test]
 fn a_wrong_password_is_refused_without_echoing_it() {
-    // Needs a server that checks passwords for this role; .ci/run sets pg_hba up for it.
+    // Needs a server that checks passwords for this role: scripts/test-server.sh (run by
+    // the README's test command) sets pg_hba up for it.
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     let role = "pgsync_pw_role";
     let mut admin = crate::harness::server::admin();
@@ -143,10 +144,11 @@ fn a_wrong_password_is_refused_without_echoing_it() {
         "CREATE ROLE {role} LOGIN PASSWORD 'right-password'"
     ));
     let bad = crate::harness::server::url_as(&format!("{role}:wr0ng-secret"), &src.name);
-    if postgres::Client::connect(&bad, postgres::NoTls).is_ok() {
-        eprintln!("skipped: the test server does not check passwords for {role} (trust auth); .ci/run configures it");
-        return;
-    }
+    assert!(
+        postgres::Client::connect(&bad, postgres::NoTls).is_err(),
+        "the test server does not check passwords for {role}: run scripts/test-server.sh \
+         (the README's test command does)"
+    );
     let job = Pgsync::new(&bad, &dst.url(), "t");
     let before = snapshot(&dst);
     let started = std::time::Instant::now();

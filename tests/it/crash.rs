@@ -7,16 +7,34 @@ use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Tuples inserted into the destination table so far (includes rolled-back inserts).
-pub(crate) fn inserted(dst: &TestDb) -> i64 {
+/// Tuples inserted into the destination table (rolled-back inserts included), once every
+/// pgsync session has ended and the statistics have settled. PostgreSQL reports them
+/// asynchronously (a backend flushes its counts when it exits, after its client has gone),
+/// so this waits for the database's other sessions to end, then for the count to reach
+/// `at_least` or to stay unchanged for two seconds: a count that is short of the truth is
+/// never read as final while it is still growing.
+pub(crate) fn inserted(dst: &TestDb, at_least: i64) -> i64 {
     let mut c = dst.client();
-    c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
-    c.query_one(
-        "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
-        &[],
-    )
-    .map(|r| r.get(0))
-    .unwrap_or(0)
+    let mut read = |sql: &str| -> i64 {
+        c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
+        c.query_one(sql, &[]).map(|r| r.get(0)).unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") > 0
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let count = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'";
+    let (mut last, mut since) = (read(count), Instant::now());
+    while last < at_least && since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = read(count);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    last
 }
 
 pub(crate) fn seed() -> u64 {
@@ -41,6 +59,38 @@ pub(crate) fn next(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// Receipts so far.
+pub(crate) fn windows_committed(dst: &TestDb) -> i64 {
+    dst.client()
+        .query_one("SELECT count(*) FROM pgsync.receipts", &[])
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0)
+}
+
+/// SIGKILLs the child at a random moment within about two windows after it has committed
+/// `target` windows. The moment scales to the run: the pace is measured from the child's
+/// own windows since `started`, when `before` windows were committed. True when it was
+/// killed (false: it had exited already).
+pub(crate) fn kill_after_windows(
+    dst: &TestDb,
+    child: &mut Child,
+    target: i64,
+    rng: &mut u64,
+    started: Instant,
+    before: i64,
+) -> bool {
+    wait_for_windows(dst, child, target);
+    let done = (windows_committed(dst) - before).max(1);
+    let per_window = started.elapsed() / done as u32;
+    std::thread::sleep(per_window.mul_f64((next(rng) % 2_000) as f64 / 1_000.0));
+    if child.try_wait().unwrap().is_some() {
+        return false;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
 /// Waits until the child has committed at least `windows` windows (per receipts) or exits.
 pub(crate) fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -48,12 +98,7 @@ pub(crate) fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
         if child.try_wait().unwrap().is_some() {
             return;
         }
-        let done = dst
-            .client()
-            .query_one("SELECT count(*) FROM pgsync.receipts", &[])
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(0);
-        if done >= windows {
+        if windows_committed(dst) >= windows {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -73,22 +118,23 @@ fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_reco
     let mut rng = seed() | 1;
     let mut kills = 0;
     let mut target = 0;
+    // Kill points: at most 3 × 12 windows + 2 of the run's 50, so every kill lands mid-copy.
     for _ in 0..3 {
+        let (started, before) = (Instant::now(), windows_committed(&dst));
         let mut child = job.spawn(if kills == 0 { "single" } else { "resume" }, &[], &[]);
         target += 3 + (next(&mut rng) % 10) as i64;
-        wait_for_windows(&dst, &mut child, target);
-        std::thread::sleep(Duration::from_millis(next(&mut rng) % 300));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
+        if kill_after_windows(&dst, &mut child, target, &mut rng, started, before) {
             kills += 1;
         }
-        child.wait().unwrap();
     }
-    assert!(kills >= 2, "the copy finished before it could be killed");
+    assert_eq!(
+        kills, 3,
+        "the copy finished before it was killed three times"
+    );
     job.run_ok("resume", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");
     // Each kill can roll back at most the one window in flight.
-    let ins = inserted(&dst);
+    let ins = inserted(&dst, ROWS);
     assert!(
         ins <= ROWS + kills * WINDOW,
         "{ins} tuples inserted for {ROWS} rows and {kills} kills"
@@ -132,7 +178,7 @@ fn failpoint_case(failpoint: &str, expect_recopied_rows: i64) {
     kill_at(&job, failpoint);
     job.run_ok("resume", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");
-    let ins = inserted(&dst);
+    let ins = inserted(&dst, 12_000 + expect_recopied_rows);
     assert_eq!(
         ins,
         12_000 + expect_recopied_rows,
@@ -140,7 +186,7 @@ fn failpoint_case(failpoint: &str, expect_recopied_rows: i64) {
     );
     // Re-running changes nothing.
     job.run_ok("single", &[]);
-    assert_eq!(inserted(&dst), ins);
+    assert_eq!(inserted(&dst, ins + 1), ins);
 }
 
 #[cfg(feature = "failpoints")]
@@ -278,7 +324,7 @@ fn sigkill_during_the_deferred_key_build_then_resume_builds_it_without_recopying
     job.run_ok("resume", &[]);
     assert_eq!(has_key(&dst), 1);
     assert_tables_equal(&src, &dst, "transactions", "id");
-    assert_eq!(inserted(&dst), 12_000, "rows were copied again");
+    assert_eq!(inserted(&dst, 12_000), 12_000, "rows were copied again");
     // An incremental pass works on the keyed table.
     fixtures::churn(&src, 100, 7);
     job.run_ok("single", &[]);

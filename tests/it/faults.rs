@@ -25,7 +25,14 @@ fn receipts(dst: &TestDb) -> i64 {
 fn cut_mid_copy(side: &str) {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     fixtures::transactions(&src, 300_000, 300);
-    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "3000"]);
+    // --max-rate: the copy takes 5 s or more whatever the machine, so every cut below (at
+    // windows 5, 30 and 60 of 100) lands while it runs.
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "--window-size",
+        "3000",
+        "--max-rate",
+        "60000",
+    ]);
     let child = job.spawn("single", &[], &[]);
     let target_db = if side == "source" { &src } else { &dst };
     let mut cuts = 0;

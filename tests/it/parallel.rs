@@ -3,9 +3,9 @@
 //! moments (resumed with any number of jobs), and go on without the local state from the
 //! receipts' resume point.
 
-use crate::crash::{inserted, next, seed, wait_for_windows};
+use crate::crash::{inserted, kill_after_windows, next, seed, wait_for_windows, windows_committed};
 use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
-use std::time::Duration;
+use std::time::Instant;
 
 /// Windows whose number is lower than the previous window of another slice: the workers
 /// really interleaved.
@@ -22,8 +22,22 @@ fn jobs_copy_fresh_existing_and_incremental_passes_exactly() {
     fixtures::transactions(&src, 200_000, 40);
     fixtures::transactions_table(&existing);
     let three_jobs = |dst: &TestDb, extra: &[&str]| {
-        Pgsync::new(&src.url(), &dst.url(), "transactions")
-            .with(&[&["--jobs", "3", "--window-size", "4000"], extra].concat())
+        // --max-rate: the load takes a second or more whatever the machine, so the three
+        // workers overlap and their windows interleave.
+        Pgsync::new(&src.url(), &dst.url(), "transactions").with(
+            &[
+                &[
+                    "--jobs",
+                    "3",
+                    "--window-size",
+                    "4000",
+                    "--max-rate",
+                    "150000",
+                ],
+                extra,
+            ]
+            .concat(),
+        )
     };
     for dst in [&created, &existing] {
         let job = three_jobs(dst, &[]);
@@ -60,23 +74,24 @@ fn sigkill_during_a_parallel_load_then_resume_with_other_job_counts_is_exact() {
         .with(&["--window-size", &WINDOW.to_string()]);
     let mut rng = seed() | 1;
     let (mut kills, mut target) = (0, 0);
+    // Kill points: at most 3 × 11 windows + 2 of the run's 80, so every kill lands mid-copy.
     for jobs in ["4", "2", "3"] {
         let sub = if kills == 0 { "single" } else { "resume" };
+        let (started, before) = (Instant::now(), windows_committed(&dst));
         let mut child = job.spawn(sub, &["--jobs", jobs], &[]);
         target += 4 + (next(&mut rng) % 8) as i64;
-        wait_for_windows(&dst, &mut child, target);
-        std::thread::sleep(Duration::from_millis(next(&mut rng) % 200));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
+        if kill_after_windows(&dst, &mut child, target, &mut rng, started, before) {
             kills += 1;
         }
-        child.wait().unwrap();
     }
-    assert!(kills >= 2, "the copy finished before it could be killed");
+    assert_eq!(
+        kills, 3,
+        "the copy finished before it was killed three times"
+    );
     job.run_ok("resume", &["--jobs", "1"]);
     assert_tables_equal(&src, &dst, "transactions", "id");
     // Each kill rolls back at most one window in flight per worker (4 at most).
-    let ins = inserted(&dst);
+    let ins = inserted(&dst, ROWS);
     assert!(
         ins <= ROWS + kills * 4 * WINDOW,
         "{ins} tuples inserted for {ROWS} rows and {kills} kills"

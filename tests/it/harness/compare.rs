@@ -19,7 +19,13 @@ pub fn assert_tables_equal(source: &TestDb, dest: &TestDb, table: &str, order_by
             la.next().transpose().unwrap(),
             lb.next().transpose().unwrap(),
         ) {
-            (None, None) => break,
+            (None, None) => {
+                assert!(
+                    n > 0,
+                    "{table} is empty on both sides: the comparison proves nothing"
+                );
+                break;
+            }
             (x, y) if x == y => n += 1,
             (x, y) => panic!(
                 "{table} differs at row {n} (in {order_by} order):\n  source: {}\n  dest:   {}",

@@ -1,0 +1,95 @@
+//! The `--config` file (TOML) as extra command-line arguments: every key is an option of
+//! the subcommand, and a key the command line or the environment already set is skipped,
+//! so the precedence is flag > environment > file > default. Pure; unit-tested.
+
+use std::ffi::OsString;
+
+/// The arguments a config file adds for subcommand `sub`. `known(id)`: the subcommand has
+/// that option; `given(id)`: the command line or environment set it already.
+pub fn file_args(
+    text: &str,
+    sub: &str,
+    known: impl Fn(&str) -> bool,
+    given: impl Fn(&str) -> bool,
+) -> Result<Vec<OsString>, String> {
+    let table: toml::Table = text.parse().map_err(|e| format!("{e}"))?;
+    let mut extra: Vec<OsString> = Vec::new();
+    for (key, value) in &table {
+        let id = key.replace('-', "_");
+        if !known(&id)
+            || ["source", "dest", "table", "username_pos", "config"].contains(&id.as_str())
+        {
+            return Err(format!("{key:?} is not an option of `pgsync {sub}`"));
+        }
+        if given(&id) {
+            continue;
+        }
+        match value {
+            toml::Value::Boolean(true) => extra.push(format!("--{key}").into()),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(v) => extra.extend([format!("--{key}").into(), v.into()]),
+            toml::Value::Integer(v) => {
+                extra.extend([format!("--{key}").into(), v.to_string().into()])
+            }
+            other => return Err(format!("{key} has an unsupported value {other}")),
+        }
+    }
+    Ok(extra)
+}
+
+/// `args` with `extra` inserted right after the subcommand's name.
+pub fn insert_after_subcommand(
+    args: &[OsString],
+    sub: &str,
+    extra: Vec<OsString>,
+) -> Vec<OsString> {
+    let at = args
+        .iter()
+        .position(|a| a.to_str() == Some(sub))
+        .map_or(args.len(), |i| i + 1);
+    let mut merged = args[..at].to_vec();
+    merged.extend(extra);
+    merged.extend_from_slice(&args[at..]);
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[OsString]) -> Vec<&str> {
+        args.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn keys_become_options_unless_already_given() {
+        let text = "window-size = 500\nverbose = true\nquiet = false\nlog-format = \"json\"\n";
+        let extra = file_args(text, "single", |_| true, |id| id == "log_format").unwrap();
+        assert_eq!(strings(&extra), ["--verbose", "--window-size", "500"]);
+    }
+
+    #[test]
+    fn unknown_keys_positionals_and_tables_are_refused() {
+        let known = |id: &str| id != "nope";
+        assert!(file_args("nope = 1", "single", known, |_| false)
+            .unwrap_err()
+            .contains("not an option of `pgsync single`"));
+        assert!(file_args("table = \"t\"", "single", known, |_| false).is_err());
+        assert!(file_args("jobs = [1]", "single", known, |_| false)
+            .unwrap_err()
+            .contains("unsupported value"));
+        assert!(file_args("jobs = ", "single", known, |_| false).is_err());
+    }
+
+    #[test]
+    fn extra_arguments_go_right_after_the_subcommand() {
+        let args: Vec<OsString> = ["pgsync", "single", "a", "b", "t"]
+            .map(OsString::from)
+            .to_vec();
+        let merged = insert_after_subcommand(&args, "single", vec!["--jobs".into(), "2".into()]);
+        assert_eq!(
+            strings(&merged),
+            ["pgsync", "single", "--jobs", "2", "a", "b", "t"]
+        );
+    }
+}

@@ -2,8 +2,8 @@
 //! failed and what the user can do. `main` prints it as one line and exits 2.
 
 use crate::catalog::CatalogError;
+use crate::db::conninfo::ConnInfoError;
 use crate::db::{DbError, Side};
-use crate::job::conninfo::ConnInfoError;
 use crate::state::StateError;
 
 /// Any failure of a pgsync command.

@@ -2,8 +2,8 @@
 //! the ordinary test suite, so the same properties are checked on stable in CI. Each
 //! function panics only when a property is violated.
 
+use crate::db::conninfo::{self, ConnDefaults, Env};
 use crate::db::ident::QualifiedName;
-use crate::job::conninfo::{self, ConnDefaults, Env};
 use crate::state::codec;
 use crate::state::records::{JobRecord, PassRecord, PassStats, Watermark, WindowRecord};
 

@@ -13,18 +13,11 @@ use crate::db::{DbError, PgResultExt, Side};
 pub enum CatalogError {
     /// The table (or view) does not exist.
     #[error("{side}: table {table} does not exist")]
-    TableMissing {
-        /// Side.
-        side: Side,
-        /// Table.
-        table: QualifiedName,
-    },
+    TableMissing { side: Side, table: QualifiedName },
     /// The relation is not an ordinary or partitioned table.
     #[error("{side}: {table} is not a table (relkind {relkind})")]
     NotATable {
-        /// Side.
         side: Side,
-        /// Table.
         table: QualifiedName,
         /// pg_class.relkind.
         relkind: String,
@@ -34,7 +27,6 @@ pub enum CatalogError {
         "source: table {table} has no column {column:?} to use as cursor (columns: {available})"
     )]
     CursorMissing {
-        /// Table.
         table: QualifiedName,
         /// The requested cursor column.
         column: String,
@@ -43,24 +35,14 @@ pub enum CatalogError {
     },
     /// The cursor column's type has no ordering.
     #[error("source: cursor column {column:?} has type {sql_type}, which has no ordering")]
-    CursorNotOrderable {
-        /// Column.
-        column: String,
-        /// Its type.
-        sql_type: String,
-    },
+    CursorNotOrderable { column: String, sql_type: String },
     /// No primary key: windows need a unique key to break cursor ties.
     #[error("source: table {table} has no primary key")]
-    NoPrimaryKey {
-        /// Table.
-        table: QualifiedName,
-    },
+    NoPrimaryKey { table: QualifiedName },
     /// `--key` names columns that are not a unique, non-null key.
     #[error("{side}: table {table} has no unique index on ({key}) with every column NOT NULL")]
     KeyNotUnique {
-        /// Side.
         side: Side,
-        /// Table.
         table: QualifiedName,
         /// The columns asked for.
         key: String,
@@ -68,7 +50,6 @@ pub enum CatalogError {
     /// Destination table exists with another structure.
     #[error("destination: table {table} does not match the source: {detail}")]
     ShapeMismatch {
-        /// Table.
         table: QualifiedName,
         /// The first difference found.
         detail: String,
@@ -85,7 +66,6 @@ pub struct Column {
     pub name: String,
     /// Exact type as `format_type` prints it, e.g. `numeric(18,2)`.
     pub sql_type: String,
-    /// NOT NULL constraint.
     pub not_null: bool,
     /// Generated column (`GENERATED ALWAYS AS … STORED`).
     pub generated: bool,
@@ -96,7 +76,6 @@ pub struct Column {
 /// A table's shape.
 #[derive(Debug, Clone)]
 pub struct TableShape {
-    /// Qualified name.
     pub table: QualifiedName,
     /// Columns in attribute order.
     pub columns: Vec<Column>,

@@ -10,8 +10,8 @@ pub mod status;
 pub mod verify;
 
 use crate::cli::Command;
+use crate::db::conninfo::ProcessEnv;
 use crate::error::Error;
-use crate::job::conninfo::ProcessEnv;
 use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::{self, Mode, PassSummary};

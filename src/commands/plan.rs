@@ -22,7 +22,7 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     }
     println!(
         "pass:       {} ({})",
-        p.pass,
+        p.number,
         if preview.continued {
             "continues an unfinished pass"
         } else {

@@ -7,8 +7,8 @@
 use super::Outcome;
 use crate::error::Error;
 use crate::job::open::open_state;
+use crate::job::status::{read_live, view, StatusView};
 use crate::job::JobSpec;
-use crate::state::live::{read_live, view, StatusView};
 use crate::state::StateError;
 
 /// Prints the status.

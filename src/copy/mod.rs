@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::keyspace::{KeySpace, Position, SliceKind};
 use crate::state::records::ApplyMode;
 use postgres::types::Type;
-use readahead::{Msg, ReadAhead};
+use readahead::{FromReader, ReadAhead};
 pub use staged::{StagedWindow, WindowOutcome};
 use staging::Piped;
 use tail::TailTracker;
@@ -31,9 +31,7 @@ use window_end::{window_end, PositionPrinter};
 /// Everything fixed for the windows of a pass.
 #[derive(Clone, Copy)]
 pub struct WindowPlan<'a> {
-    /// Target shape.
     pub shape: &'a TableShape,
-    /// Cursor and key.
     pub ks: &'a KeySpace,
     /// The statement that moves the staging table's rows into the target.
     pub upsert_sql: &'a str,
@@ -133,15 +131,15 @@ pub fn stage_streamed<'d>(
         .on(Side::Destination, doing)?;
     let (rows, end, slice_done) = loop {
         match reader.recv() {
-            Msg::Data(bytes) => std::io::Write::write_all(&mut writer, &bytes)
+            FromReader::Data(bytes) => std::io::Write::write_all(&mut writer, &bytes)
                 .map_err(|e| staging::classify_io(Side::Destination, doing, e))?,
-            Msg::End {
+            FromReader::End {
                 rows,
                 end,
                 slice_done,
             } => break (rows, end, slice_done),
-            Msg::Interrupted => return Ok(Staged::Interrupted),
-            Msg::Failed(e) => return Err(e),
+            FromReader::Interrupted => return Ok(Staged::Interrupted),
+            FromReader::Failed(e) => return Err(e),
         }
     };
     let copied = writer.finish().on(Side::Destination, doing)?;

@@ -31,14 +31,12 @@ const DEPTH: usize = 64;
 const MIN_DEPTH: usize = 8;
 
 /// What the reader sends.
-pub enum Msg {
+pub enum FromReader {
     /// Binary COPY bytes of the current window.
     Data(Vec<u8>),
     /// The current window is complete.
     End {
-        /// Rows it held.
         rows: u64,
-        /// Position after it.
         end: Position,
         /// It exhausted its slice.
         slice_done: bool,
@@ -51,9 +49,7 @@ pub enum Msg {
 
 /// What the reader needs to know about the pass.
 pub struct ReadPlan {
-    /// Source table shape.
     pub shape: TableShape,
-    /// Cursor and key.
     pub ks: KeySpace,
     /// The pass's slices.
     pub slices: Vec<Slice>,
@@ -61,7 +57,6 @@ pub struct ReadPlan {
     pub start_slice: usize,
     /// Position to start after.
     pub start: Position,
-    /// Rows per window.
     pub window_rows: u64,
     /// Column index and type of the cursor and key columns.
     pub watched: Vec<(usize, Type)>,
@@ -69,9 +64,8 @@ pub struct ReadPlan {
     pub readers: usize,
 }
 
-/// A running reader.
 pub struct ReadAhead {
-    rx: Option<Receiver<Msg>>,
+    rx: Option<Receiver<FromReader>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
@@ -84,7 +78,7 @@ impl ReadAhead {
         let stopped = stop.clone();
         let handle = std::thread::spawn(move || {
             if let Err(e) = read_all(&mut src, &plan, &tx, &stopped) {
-                let _ = tx.send(Msg::Failed(e));
+                let _ = tx.send(FromReader::Failed(e));
             }
         });
         ReadAhead {
@@ -96,10 +90,10 @@ impl ReadAhead {
 
     /// The next message. The reader only goes away without a last message when its thread
     /// panicked.
-    pub fn recv(&self) -> Msg {
+    pub fn recv(&self) -> FromReader {
         match self.rx.as_ref().map(|rx| rx.recv()) {
             Some(Ok(msg)) => msg,
-            _ => Msg::Failed(Error::WorkerPanicked {
+            _ => FromReader::Failed(Error::WorkerPanicked {
                 side: Some(Side::Source),
                 what: "the read-ahead thread stopped".into(),
             }),
@@ -120,7 +114,7 @@ impl Drop for ReadAhead {
 fn read_all(
     src: &mut postgres::Client,
     plan: &ReadPlan,
-    tx: &SyncSender<Msg>,
+    tx: &SyncSender<FromReader>,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
     let printer = PositionPrinter::prepare(src, Side::Source, &plan.watched)?;
@@ -134,7 +128,7 @@ fn read_all(
         match read_window(src, plan, &pos, &slice.kind, &mut tail, tx)? {
             Read::Ended => {}
             Read::Interrupted => {
-                let _ = tx.send(Msg::Interrupted);
+                let _ = tx.send(FromReader::Interrupted);
                 return Ok(());
             }
             Read::Abandoned => return Ok(()),
@@ -143,7 +137,7 @@ fn read_all(
         let (end, slice_done) = window_end(&slice.kind, &pos, rows, plan.window_rows, || {
             printer.after_last_row(src, &plan.ks, &slice.kind, &tail)
         })?;
-        let msg = Msg::End {
+        let msg = FromReader::End {
             rows,
             end: end.clone(),
             slice_done,
@@ -181,7 +175,7 @@ fn read_window(
     from: &Position,
     kind: &SliceKind,
     tail: &mut TailTracker,
-    tx: &SyncSender<Msg>,
+    tx: &SyncSender<FromReader>,
 ) -> Result<Read, Error> {
     let doing = "reading a window";
     let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, plan.window_rows);
@@ -207,12 +201,12 @@ fn read_window(
         reader.consume(n);
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
-            if tx.send(Msg::Data(full)).is_err() {
+            if tx.send(FromReader::Data(full)).is_err() {
                 return Ok(Read::Abandoned);
             }
         }
     }
-    if !chunk.is_empty() && tx.send(Msg::Data(chunk)).is_err() {
+    if !chunk.is_empty() && tx.send(FromReader::Data(chunk)).is_err() {
         return Ok(Read::Abandoned);
     }
     Ok(Read::Ended)

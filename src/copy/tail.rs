@@ -82,7 +82,6 @@ impl TailTracker {
         }
     }
 
-    /// Complete rows seen.
     pub fn rows(&self) -> u64 {
         self.rows
     }

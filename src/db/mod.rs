@@ -2,6 +2,7 @@
 //! belongs to, and the one place where a `postgres::Error` is classified (by SQLSTATE) into a
 //! typed `DbError` that says which side failed, what pgsync was doing, and what to do.
 
+pub mod conninfo;
 pub mod ident;
 pub mod pool;
 pub mod txn;

@@ -6,7 +6,7 @@
 //! side means the same value on the other.
 
 use super::{DbError, DbErrorKind, Side};
-use crate::job::conninfo::ConnInfo;
+use crate::db::conninfo::ConnInfo;
 use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex};

@@ -2,29 +2,26 @@
 //! sides, the qualified table and cursor names, sizes, and the job id that names the job's
 //! state and receipts. No I/O besides reading environment variables.
 
-pub mod conninfo;
 pub mod open;
+pub mod status;
 
 pub use open::Job;
 
 use crate::cli::JobArgs;
+use crate::db::conninfo::{self, ConnDefaults, ConnInfo, Env};
 use crate::db::ident::{parse_column, QualifiedName};
 use crate::db::pool::SourceLimits;
 use crate::error::Error;
-use conninfo::{ConnDefaults, ConnInfo, Env};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a command needs to know about its job.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    /// Source connection.
     pub source: ConnInfo,
-    /// Destination connection.
     pub dest: ConnInfo,
     /// Table (same name on both sides).
     pub table: QualifiedName,
-    /// Cursor column.
     pub cursor: String,
     /// Rows per window (= per destination transaction).
     pub window_rows: u64,
@@ -32,11 +29,9 @@ pub struct JobSpec {
     pub slice_rows: u64,
     /// Pause between passes in continuous mode.
     pub delay: Duration,
-    /// State directory.
     pub state_dir: PathBuf,
     /// Receipts table in the destination.
     pub receipts_table: QualifiedName,
-    /// Source session limits.
     pub limits: SourceLimits,
     /// Human-readable identity (no password).
     pub identity: String,

@@ -14,13 +14,11 @@ use crate::state::{JobState, StateStore};
 
 /// A job ready to run passes.
 pub struct Job {
-    /// The job.
     pub spec: JobSpec,
     /// The job's state records.
     pub state: JobState,
     /// Source pool (read-only sessions).
     pub source: SidePool,
-    /// Destination pool.
     pub dest: SidePool,
     /// Source table shape (validated).
     pub shape: TableShape,
@@ -28,7 +26,6 @@ pub struct Job {
     pub dest_existed: bool,
     /// Cursor and key columns with types.
     pub ks: KeySpace,
-    /// Receipts table.
     pub receipts: Receipts,
     _store: StateStore,
 }
@@ -71,7 +68,6 @@ fn open_state_waiting(
 pub struct Databases {
     /// Source pool (read-only sessions).
     pub source: SidePool,
-    /// Destination pool.
     pub dest: SidePool,
     /// Source table shape (validated), with the destination's trigger flag.
     pub shape: TableShape,

@@ -64,7 +64,6 @@ pub enum SliceKind {
 pub struct Slice {
     /// Where the slice starts (exclusive).
     pub lower: Position,
-    /// Its extent.
     pub kind: SliceKind,
     /// Planner's estimate of its rows.
     pub estimated_rows: u64,

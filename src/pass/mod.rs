@@ -9,15 +9,17 @@ use crate::error::Error;
 use crate::job::Job;
 use crate::protocol::reconcile::{reconcile, StartPoint};
 use crate::runtime::failpoint;
-use crate::runtime::output::{unix_now, Progress};
+use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, JobRecord, PassRecord, PassStats, Watermark};
 use crate::state::StateError;
 use destination::{build_deferred_key, prepare_destination};
 use planning::{holdback_after, plan_new_pass, plan_rebuild};
+use progress::Progress;
 use std::time::{Duration, Instant};
 
 mod destination;
 mod planning;
+mod progress;
 mod shared;
 mod slice;
 mod throttle;
@@ -69,7 +71,6 @@ pub struct PassTimings {
 }
 
 impl PassTimings {
-    /// The whole run.
     pub fn total(&self) -> Duration {
         self.planning + self.preparing + self.windows + self.key_build + self.finishing
     }
@@ -89,7 +90,6 @@ impl PassTimings {
 /// What a run of a pass did.
 #[derive(Debug, Clone)]
 pub struct PassSummary {
-    /// Pass number.
     pub pass: u64,
     /// Rows read in this run.
     pub rows_read: u64,
@@ -214,7 +214,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     if pass.slices.is_empty() {
         // Nothing to copy (no new rows): make sure the destination exists, keep the state.
         prepare_destination(job, &mut dst, ApplyMode::Upsert)?;
-        return Ok(PassSummary::nothing(pass.pass, continued));
+        return Ok(PassSummary::nothing(pass.number, continued));
     }
     // checkpoint-protocol.md step 0: the plan is durable before any row moves.
     match &new_plan {
@@ -237,7 +237,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let (rows_before, written_before, windows_before) =
         (pass.rows_read, pass.rows_written, pass.windows_committed);
     let mut progress = Progress::new(job.spec.output, pass.rows_read);
-    crate::state::live::write_live(&job.spec, &job.state);
+    crate::job::status::write_live(&job.spec, &job.state);
     let ran = workers::run(job, &mut pass, &plan, &mut progress, started)?;
     let finished = ran.finished;
     progress.finish();
@@ -252,7 +252,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let finishing = Instant::now();
     if finished {
         let stats = PassStats {
-            pass: pass.pass,
+            pass: pass.number,
             rows_read: pass.rows_read,
             rows_written: pass.rows_written,
             windows: pass.windows_committed,
@@ -264,19 +264,20 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
         job.state.finish_pass(
             &pass,
             &Watermark {
-                pass: pass.pass,
+                pass: pass.number,
                 position,
             },
             &stats,
             &holdback,
         )?;
-        job.receipts.prune(&mut dst, &job.spec.job_id, pass.pass)?;
+        job.receipts
+            .prune(&mut dst, &job.spec.job_id, pass.number)?;
     } else {
         job.state.record_pass(&pass)?;
     }
     timings.finishing = finishing.elapsed();
     Ok(PassSummary {
-        pass: pass.pass,
+        pass: pass.number,
         rows_read: pass.rows_read - rows_before,
         rows_written: pass.rows_written - written_before,
         windows: pass.windows_committed - windows_before,

@@ -93,7 +93,7 @@ pub(super) fn plan_rebuild(
 /// bound (it may have committed rows after their window was read, or may still).
 pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Result<Holdback, StateError> {
     let mut holdback = job.state.holdback()?;
-    if let Some(snapshot) = job.state.snapshot()?.filter(|s| s.pass == pass.pass) {
+    if let Some(snapshot) = job.state.snapshot()?.filter(|s| s.pass == pass.number) {
         for xid in snapshot.xip {
             if !holdback.pending.iter().any(|p| p.xid == xid) {
                 holdback.pending.push(PendingTx {
@@ -135,7 +135,7 @@ pub(super) fn plan_pass(
     )?;
     let progress = slices.iter().map(SliceProgress::untouched).collect();
     Ok(PassRecord {
-        pass,
+        number: pass,
         lower,
         upper,
         slices,

@@ -2,13 +2,13 @@
 //! window numbers it gives out, the checkpoint of each committed window, progress and the
 //! live status. Nothing here talks to a database; the state store is the only I/O.
 
+use super::progress::Progress;
 use crate::copy::WindowOutcome;
 use crate::error::Error;
 use crate::job::Job;
 use crate::keyspace::{Position, Slice};
 use crate::protocol::checkpoint;
 use crate::protocol::receipts::{Receipt, Resume};
-use crate::runtime::output::Progress;
 use crate::state::records::{ApplyMode, PassRecord, WindowRecord, WindowStatus};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 /// The pass and what the workers share about it.
 pub struct SharedPass<'a, 'p> {
     job: &'a Job,
-    inner: Mutex<Inner<'p>>,
+    inner: Mutex<PassUnderLock<'p>>,
 }
 
 /// What the lock guards.
-struct Inner<'p> {
+struct PassUnderLock<'p> {
     pass: PassRecord,
     /// Slices a worker has taken.
     taken: Vec<bool>,
@@ -37,7 +37,6 @@ struct Inner<'p> {
 /// What a run of the workers leaves: the pass as they advanced it, whether a window's
 /// receipt closed it, and the bookkeeping time.
 pub struct Left {
-    /// The pass record.
     pub pass: PassRecord,
     /// A window's receipt said the pass finished.
     pub closed: bool,
@@ -49,7 +48,6 @@ pub struct Left {
 pub struct WindowStart {
     /// Its in-flight record (number, slice, lower bound).
     pub record: WindowRecord,
-    /// Its slice.
     pub slice: Slice,
     /// Every other slice is done: when this window ends its slice, it ends the pass.
     pub last_slice: bool,
@@ -84,7 +82,7 @@ impl<'a, 'p> SharedPass<'a, 'p> {
     pub fn new(job: &'a Job, pass: PassRecord, progress: &'p mut Progress) -> Self {
         SharedPass {
             job,
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(PassUnderLock {
                 taken: vec![false; pass.slices.len()],
                 pass,
                 progress,
@@ -96,7 +94,7 @@ impl<'a, 'p> SharedPass<'a, 'p> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<'p>> {
+    fn lock(&self) -> MutexGuard<'_, PassUnderLock<'p>> {
         // A worker that panicked poisons the lock; `workers::run` reports the panic, and the
         // pass is only read afterwards to be recorded (the receipts decide on resume).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -151,7 +149,7 @@ impl<'a, 'p> SharedPass<'a, 'p> {
         let (rank, from) = pass.resume_point();
         WindowStart {
             record: WindowRecord {
-                pass: pass.pass,
+                pass: pass.number,
                 window: number,
                 slice: index,
                 lower: lower.clone(),
@@ -192,7 +190,7 @@ impl<'a, 'p> SharedPass<'a, 'p> {
         inner.closed |= ends_pass;
         inner.progress.update(&inner.pass);
         if inner.last_live.elapsed() >= Duration::from_secs(1) {
-            crate::state::live::write_live(&job.spec, &job.state);
+            crate::job::status::write_live(&job.spec, &job.state);
             inner.last_live = Instant::now();
         }
         Ok(inner.pass.rows_read)

@@ -5,6 +5,7 @@
 //! thread of its own (`copy::readahead`) while its destination side commits; otherwise it
 //! reads and applies windows in turn. The pass is shared behind one lock (`shared.rs`).
 
+use super::progress::Progress;
 use super::shared::SharedPass;
 use super::slice::{copy_slice, SliceEnd, WindowReader};
 use super::throttle::Throttle;
@@ -14,13 +15,12 @@ use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::job::Job;
 use crate::protocol::receipts::{Receipt, Resume};
-use crate::runtime::output::Progress;
 use crate::state::records::PassRecord;
 use postgres::types::Type;
 use std::time::{Duration, Instant};
 
 /// How a run of the workers ended.
-pub struct Ran {
+pub struct WorkersOutcome {
     /// Every slice is done; false when stopped by SIGINT/SIGTERM.
     pub finished: bool,
     /// Time the workers spent on bookkeeping, summed over the workers (`PassTimings::
@@ -36,7 +36,7 @@ pub fn run(
     plan: &WindowPlan<'_>,
     progress: &mut Progress,
     started: Instant,
-) -> Result<Ran, Error> {
+) -> Result<WorkersOutcome, Error> {
     let left = pass.progress.iter().filter(|p| !p.done).count();
     let workers = job.spec.jobs.clamp(1, left.max(1));
     let throttle = Throttle::new(job.spec.max_rate, started, pass.rows_read);
@@ -70,7 +70,7 @@ pub fn run(
         close_pass(job, pass)?;
         bookkeeping += closing.elapsed();
     }
-    Ok(Ran {
+    Ok(WorkersOutcome {
         finished: finished && pass.is_finished(),
         bookkeeping,
     })
@@ -172,7 +172,7 @@ impl Worker<'_, '_, '_> {
 fn close_pass(job: &Job, pass: &mut PassRecord) -> Result<(), Error> {
     let (rank, from) = pass.resume_point();
     let receipt = Receipt {
-        pass: pass.pass,
+        pass: pass.number,
         window: pass.next_window,
         slice: pass.slices.len(),
         end: pass.end(),

@@ -11,7 +11,6 @@ use serde::Deserialize;
 /// Proof that one window committed, as stored in the destination.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receipt {
-    /// Pass number.
     pub pass: u64,
     /// Window number within the pass.
     pub window: u64,
@@ -25,7 +24,6 @@ pub struct Receipt {
     pub pass_finished: bool,
     /// The pass's upper cursor bound (None: the pass had only NULL cursors).
     pub pass_upper: Option<String>,
-    /// Rows read.
     pub rows_read: u64,
     /// Rows inserted or changed.
     pub rows_written: u64,
@@ -40,7 +38,6 @@ pub struct Receipt {
 pub struct Resume {
     /// Rank: a higher rank is a later point of the same pass.
     pub rank: u64,
-    /// The position.
     pub from: Position,
 }
 
@@ -86,7 +83,6 @@ impl PassReceipts {
 /// The receipts table of a destination.
 #[derive(Debug, Clone)]
 pub struct Receipts {
-    /// Its qualified name.
     pub table: QualifiedName,
 }
 

@@ -14,18 +14,15 @@ pub enum StartPoint {
     Continue(PassRecord),
     /// Continue a pass known only from the receipts: slices are planned again from `from`.
     Rebuild {
-        /// Pass number.
         pass: u64,
         /// Position after the last committed window.
         from: Position,
         /// The pass's upper bound.
         upper: Option<String>,
-        /// Next window number.
         next_window: u64,
     },
     /// Start a new pass; `lower: None` means "fall back to the destination's max cursor".
     New {
-        /// Pass number.
         pass: u64,
         /// Lower bound, if known.
         lower: Option<Position>,
@@ -35,7 +32,6 @@ pub enum StartPoint {
 /// The decision and, when state and destination disagreed, a note for the operator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconciled {
-    /// Where to start.
     pub start: StartPoint,
     /// What was corrected, if anything.
     pub note: Option<String>,
@@ -49,28 +45,28 @@ pub fn reconcile(state: Option<PassRecord>, receipts: Option<PassReceipts>) -> R
         note: Some(note),
     };
     match (receipts, state) {
-        (Some(r), Some(p)) if r.last.pass == p.pass => {
+        (Some(r), Some(p)) if r.last.pass == p.number => {
             if r.finished {
-                let start = StartPoint::New { pass: p.pass + 1, lower: r.last.pass_upper.clone().map(Position::AfterCursor) };
+                let start = StartPoint::New { pass: p.number + 1, lower: r.last.pass_upper.clone().map(Position::AfterCursor) };
                 if p.is_finished() {
                     ok(start)
                 } else {
-                    noted(start, format!("pass {} had finished in the destination; the state had missed its last window", p.pass))
+                    noted(start, format!("pass {} had finished in the destination; the state had missed its last window", p.number))
                 }
             } else {
                 let (p, note) = correct_slices(p, &r);
                 Reconciled { start: StartPoint::Continue(p), note }
             }
         }
-        (Some(r), Some(p)) if p.pass > r.last.pass && p.windows_committed == 0 && !p.is_finished() => ok(StartPoint::Continue(p)),
+        (Some(r), Some(p)) if p.number > r.last.pass && p.windows_committed == 0 && !p.is_finished() => ok(StartPoint::Continue(p)),
         (Some(r), state) => {
             let last = &r.last;
             let why = match &state {
                 None => "the state has no record of this job".to_string(),
-                Some(p) => format!("the state is at pass {} but the destination's receipts are at pass {}", p.pass, last.pass),
+                Some(p) => format!("the state is at pass {} but the destination's receipts are at pass {}", p.number, last.pass),
             };
             if r.finished {
-                let pass = state.map_or(last.pass, |p| p.pass.max(last.pass)) + 1;
+                let pass = state.map_or(last.pass, |p| p.number.max(last.pass)) + 1;
                 noted(
                     StartPoint::New { pass, lower: last.pass_upper.clone().map(Position::AfterCursor) },
                     format!("{why}; starting after pass {} as the receipts record it", last.pass),
@@ -84,7 +80,7 @@ pub fn reconcile(state: Option<PassRecord>, receipts: Option<PassReceipts>) -> R
         }
         (None, Some(p)) if p.windows_committed == 0 && !p.is_finished() => ok(StartPoint::Continue(p)),
         (None, Some(p)) => noted(
-            StartPoint::New { pass: p.pass + 1, lower: None },
+            StartPoint::New { pass: p.number + 1, lower: None },
             "the state records committed windows but the destination has no receipts for this job (was it reset?); \
              starting from the destination's own max cursor"
                 .to_string(),
@@ -171,7 +167,7 @@ mod tests {
             })
             .collect();
         PassRecord {
-            pass: no,
+            number: no,
             lower: Position::Start,
             upper: Some("20".into()),
             slices,

@@ -1,7 +1,9 @@
 //! Named crash points for the crash tests. Built with `--features failpoints`, a process
 //! whose `PGSYNC_FAILPOINT` is `name` (or `name@N` for the N-th hit) announces
 //! `pgsync-failpoint: name` on stderr at that point and stops there, so the test can send it
-//! a real SIGKILL at an exact protocol step. Without the feature every call is a no-op.
+//! a real SIGKILL at an exact protocol step; `name:panic` (or `name@N:panic`) panics there
+//! instead, to test how a thread's panic is reported. Without the feature every call is a
+//! no-op.
 
 /// Inside the window transaction, rows and receipt written, before COMMIT.
 pub const BEFORE_DEST_COMMIT: &str = "before_dest_commit";
@@ -23,12 +25,19 @@ pub fn hit(name: &str) {
     let Ok(armed) = std::env::var("PGSYNC_FAILPOINT") else {
         return;
     };
+    let (armed, panic) = match armed.strip_suffix(":panic") {
+        Some(rest) => (rest.to_string(), true),
+        None => (armed, false),
+    };
     let (armed_name, nth) = match armed.split_once('@') {
         Some((n, k)) => (n.to_string(), k.parse::<u64>().unwrap_or(1)),
         None => (armed, 1),
     };
     if armed_name != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != nth {
         return;
+    }
+    if panic {
+        panic!("failpoint {name}");
     }
     let _ = writeln!(std::io::stderr(), "pgsync-failpoint: {name}");
     let _ = std::io::stderr().flush();

@@ -94,7 +94,7 @@ mod tests {
 
     fn sample() -> PassRecord {
         PassRecord {
-            pass: 3,
+            number: 3,
             lower: Position::AfterKey {
                 cursor: "10".into(),
                 key: vec!["x".into()],

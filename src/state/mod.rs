@@ -10,7 +10,6 @@
 pub mod codec;
 mod flusher;
 pub mod keys;
-pub mod live;
 pub mod records;
 
 use flusher::Flusher;
@@ -300,7 +299,7 @@ impl JobState {
         for key in self.tree.scan_prefix([b'w']).keys() {
             let key = key.map_err(|e| self.io(e))?;
             if key.len() == 17
-                && u64::from_be_bytes(key[1..9].try_into().unwrap_or_default()) < pass.pass
+                && u64::from_be_bytes(key[1..9].try_into().unwrap_or_default()) < pass.number
             {
                 batch.remove(key);
             }
@@ -374,5 +373,13 @@ impl JobState {
         self.settle()?;
         self.tree.insert(key, bytes).map_err(|e| self.io(e))?;
         self.flush()
+    }
+
+    /// Reads one raw key (tests check a record was left as it was).
+    #[doc(hidden)]
+    pub fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        self.settle()?;
+        let value = self.tree.get(key).map_err(|e| self.io(e))?;
+        Ok(value.map(|v| v.to_vec()))
     }
 }

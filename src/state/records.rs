@@ -18,7 +18,8 @@ pub struct JobRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassRecord {
     /// Pass number, from 1.
-    pub pass: u64,
+    #[serde(rename = "pass")]
+    pub number: u64,
     /// Lower bound (exclusive) of the pass.
     pub lower: Position,
     /// Inclusive upper cursor bound (source max cursor at the pass start; `None` for an
@@ -137,7 +138,7 @@ impl From<PassRecordV2> for PassRecord {
             })
             .collect();
         PassRecord {
-            pass: v2.pass,
+            number: v2.pass,
             lower: v2.lower,
             upper: v2.upper,
             slices: v2.slices,

@@ -65,11 +65,9 @@ impl RowHash {
 pub struct Checksums<'a> {
     /// Table shape (source column order defines the row text).
     pub shape: &'a TableShape,
-    /// Cursor and key.
     pub ks: &'a KeySpace,
     /// Window bounds (ascending cursor values, as text).
     pub bounds: &'a [String],
-    /// The range.
     pub range: &'a Range,
     /// How rows are hashed.
     pub row_hash: RowHash,
@@ -126,7 +124,6 @@ impl Checksums<'_> {
         format!("CASE WHEN {c} IS NULL THEN -1 ELSE {bucket} END")
     }
 
-    /// The range condition.
     pub fn range_condition(&self) -> String {
         let c = self.cursor();
         let ct = &self.ks.cursor.1;

@@ -65,14 +65,12 @@ pub enum RowDiffKind {
 /// One differing row.
 #[derive(Debug, Clone, Serialize)]
 pub struct RowDiff {
-    /// How it differs.
     pub kind: RowDiffKind,
     /// The key as text, e.g. `(42,eu)`.
     pub key_text: String,
     /// Key values as text.
     #[serde(skip)]
     pub key: Vec<String>,
-    /// Window index.
     pub window: i64,
 }
 
@@ -85,26 +83,21 @@ pub struct WindowDiff {
     pub from: Option<String>,
     /// Exclusive upper cursor bound (None: up to the range end).
     pub until: Option<String>,
-    /// Source rows.
     pub source_rows: i64,
-    /// Destination rows.
     pub dest_rows: i64,
 }
 
 /// The result of a verification.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    /// Table.
     pub table: String,
     /// The range checked, in words.
     pub range: String,
-    /// Windows checked.
     pub windows: usize,
     /// Rows in range on the source.
     pub source_rows: i64,
     /// Rows in range on the destination.
     pub dest_rows: i64,
-    /// Seconds.
     pub seconds: f64,
     /// Windows whose checksums differ.
     pub differing_windows: Vec<WindowDiff>,

@@ -6,7 +6,6 @@ use super::repair::RepairSummary;
 use super::{RowDiffKind, VerifyReport};
 use crate::runtime::output::rate;
 
-/// The human-readable report.
 pub fn human(r: &VerifyReport, max_rows: usize) -> String {
     let mut out = format!(
         "verify {}: {} — {} windows, {} source rows, {} destination rows in {:.2}s ({:.0} rows/s per side, {} hash)\n",

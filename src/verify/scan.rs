@@ -14,9 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Blocks scanned so far and in all, shared by both sides for progress.
 #[derive(Default)]
 pub struct ScanProgress {
-    /// Blocks done.
     pub done: AtomicU64,
-    /// Blocks to do.
     pub total: AtomicU64,
 }
 

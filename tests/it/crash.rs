@@ -8,33 +8,15 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// Tuples inserted into the destination table (rolled-back inserts included), once every
-/// pgsync session has ended and the statistics have settled. PostgreSQL reports them
-/// asynchronously (a backend flushes its counts when it exits, after its client has gone),
-/// so this waits for the database's other sessions to end, then for the count to reach
-/// `at_least` or to stay unchanged for two seconds: a count that is short of the truth is
-/// never read as final while it is still growing.
+/// pgsync session has ended and the count has reached `at_least` or stayed unchanged for two
+/// seconds (`harness::stats::settled`).
 pub(crate) fn inserted(dst: &TestDb, at_least: i64) -> i64 {
-    let mut c = dst.client();
-    let mut read = |sql: &str| -> i64 {
-        c.batch_execute("SELECT pg_stat_clear_snapshot()").unwrap();
-        c.query_one(sql, &[]).map(|r| r.get(0)).unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while read("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") > 0
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let count = "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'";
-    let (mut last, mut since) = (read(count), Instant::now());
-    while last < at_least && since.elapsed() < Duration::from_secs(2) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = read(count);
-        if now != last {
-            (last, since) = (now, Instant::now());
-        }
-    }
-    last
+    crate::harness::stats::settled(
+        dst,
+        "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
+        Some(at_least),
+        Duration::from_secs(2),
+    )
 }
 
 pub(crate) fn seed() -> u64 {
@@ -345,4 +327,30 @@ fn rows_moved_during_a_load_without_key_are_deduplicated_when_the_key_is_built()
         dst.scalar_i64("SELECT count(*) FROM t WHERE v = 'moved'"),
         2
     );
+}
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_worker_panic_exits_2_naming_it_and_resume_completes() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 12_000, 250);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
+    let child = job.spawn(
+        "single",
+        &[],
+        &[("PGSYNC_FAILPOINT", "before_dest_commit@3:panic")],
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("pgsync: worker: a pgsync thread panicked: failpoint before_dest_commit")
+            && err.contains("this is a bug"),
+        "{err}"
+    );
+    assert!(!err.contains("interrupted"), "{err}");
+    // Two windows committed; the third rolled back with the panic.
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM pgsync.receipts"), 2);
+    job.run_ok("resume", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
 }

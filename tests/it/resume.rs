@@ -113,7 +113,7 @@ fn a_pass_record_written_by_release_0_1_0_reads_as_an_upsert_pass() {
     ))
     .unwrap();
     let pass = pgsync::state::codec::decode_pass("pass", &bytes).unwrap();
-    assert_eq!(pass.pass, 7);
+    assert_eq!(pass.number, 7);
     assert_eq!(pass.apply, pgsync::state::records::ApplyMode::Upsert);
     // Read as today's layout, the old bytes are refused, not misread.
     assert!(
@@ -169,4 +169,50 @@ fn a_state_directory_whose_record_for_this_job_id_names_another_job_is_refused()
         err.contains("holds job \"someone@elsewhere") && err.contains("use another --state-dir"),
         "{err}"
     );
+}
+
+#[test]
+fn an_unreadable_meta_record_is_reported_not_overwritten() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 1_000, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    job.run_ok("single", &[]);
+    let job_id = job.status()["job_id"].as_str().unwrap().to_string();
+    let garbage = b"JR\x01\xff\xff garbage";
+    let open = || {
+        pgsync::state::StateStore::open(&job.state_dir())
+            .unwrap()
+            .job(&job_id)
+            .unwrap()
+    };
+    open().put_raw("meta", garbage).unwrap();
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("record \"meta\" is corrupt")
+            && err.contains("move the state directory aside"),
+        "{err}"
+    );
+    assert_eq!(
+        open().get_raw("meta").unwrap().as_deref(),
+        Some(&garbage[..])
+    );
+}
+
+#[test]
+fn a_receipt_changed_by_hand_is_an_error_not_skipped() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 3_000, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "1000"]);
+    job.run_ok("single", &[]);
+    dst.exec("UPDATE pgsync.receipts SET end_position = '{\"Nowhere\": 1}'");
+    let before = crate::harness::compare::count(&dst, "transactions");
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: reading receipts failed: a receipt does not parse")
+            && err.contains("changed by hand"),
+        "{err}"
+    );
+    assert_eq!(crate::harness::compare::count(&dst, "transactions"), before);
 }

@@ -41,9 +41,7 @@ fn incremental_pass_brings_inserts_and_updates_and_a_quiet_pass_changes_nothing(
     assert_tables_equal(&src, &dst, "transactions", "id");
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(line.contains(&format!("{changed} rows written")), "{line}");
-    let before = dst.scalar_i64(
-        "SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
-    );
+    let before = crate::harness::stats::changes(&dst, "transactions");
     let out = job.run_ok("single", &[]);
     // The pass re-reads the lookback band below the watermark; equal rows are skipped.
     assert!(
@@ -51,10 +49,7 @@ fn incremental_pass_brings_inserts_and_updates_and_a_quiet_pass_changes_nothing(
         "{out:?}"
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
-    dst.exec("SELECT pg_stat_force_next_flush()");
-    let after = dst.scalar_i64(
-        "SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'transactions'",
-    );
+    let after = crate::harness::stats::changes(&dst, "transactions");
     assert_eq!(before, after, "a pass with no source change wrote rows");
 }
 
@@ -169,13 +164,13 @@ fn a_source_role_with_only_select_is_enough_and_the_source_is_not_written() {
         src.name
     ));
     let ro_url = crate::harness::server::url_as(&role, &src.name);
-    let before = src.scalar_i64("SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'transactions'");
+    let before = crate::harness::stats::changes(&src, "transactions");
     let job = Pgsync::new(&ro_url, &dst.url(), "transactions").with(&["-c", "999"]);
     let result = std::panic::catch_unwind(|| {
         job.run_ok("single", &[]);
         assert_tables_equal(&src, &dst, "transactions", "id");
     });
-    let after = src.scalar_i64("SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables WHERE relname = 'transactions'");
+    let after = crate::harness::stats::changes(&src, "transactions");
     let tables = src.scalar_i64("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace");
     src.exec(&format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';

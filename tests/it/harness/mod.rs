@@ -3,6 +3,7 @@ pub mod bin;
 pub mod compare;
 pub mod fixtures;
 pub mod server;
+pub mod stats;
 
 pub use bin::Pgsync;
 pub use compare::assert_tables_equal;

@@ -93,7 +93,7 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
         job: spec.identity.clone(),
         job_id: spec.job_id.clone(),
         pass: state.pass()?.map(|p| PassView {
-            number: p.pass,
+            number: p.number,
             finished: p.is_finished(),
             slices_done: p.slices_done(),
             slices_total: p.slices.len(),

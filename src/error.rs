@@ -60,6 +60,9 @@ impl Error {
     /// What to do about it.
     pub fn hint(&self) -> String {
         match self {
+            Error::ConnInfo(ConnInfoError::Tls { .. } | ConnInfoError::Service { .. }) => {
+                "see docs/operations.md, \"Connecting\"".into()
+            }
             Error::Usage(_) | Error::ConnInfo(_) => "see `pgsync --help`".into(),
             Error::Db(e) | Error::Catalog(CatalogError::Db(e)) => e.hint(),
             Error::Catalog(c) => match c {

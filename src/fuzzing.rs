@@ -42,35 +42,47 @@ impl Env for NoEnv {
     }
 }
 
-/// Any text as SOURCE resolves or fails without panicking, and the printable form never
-/// holds the password.
+/// Any text as SOURCE resolves or fails without panicking, and neither the printable form
+/// nor an error ever holds the password — planted in every position a password can take:
+/// the `--password` flag, a URL's userinfo, a URL's `?password=`, a conninfo `password=`.
 pub fn conninfo_parse(text: &str) {
     let password = "pw-SECRET-7f3a";
-    if text.contains(password) {
+    if text.contains(password) || text.contains("pw-SECRET") {
         return; // the input itself names the secret (as a host or database): nothing to leak
     }
     let flags = ConnDefaults {
         password: Some(password.into()),
         ..Default::default()
     };
-    if let Ok(info) = conninfo::resolve("source", text, &flags, &NoEnv) {
-        assert!(
-            !info.redacted.contains(password),
-            "redacted form leaks the password: {}",
-            info.redacted
-        );
-        assert!(!format!("{info:?}").contains(password));
-    }
-    if let Err(e) = conninfo::resolve(
-        "source",
-        &format!("postgres://u:{password}@{text}"),
-        &flags,
-        &NoEnv,
-    ) {
-        assert!(
-            !e.to_string().contains(password),
-            "error leaks the password: {e}"
-        );
+    let no_flags = ConnDefaults::default();
+    let planted = [
+        (text.to_string(), &flags),
+        (format!("postgres://u:{password}@{text}"), &no_flags),
+        (format!("postgres://{text}?password={password}"), &no_flags),
+        (
+            format!("postgres://h/d?password={password}&{text}"),
+            &no_flags,
+        ),
+        (format!("password={password} {text}"), &no_flags),
+        (format!("{text} password='{password}'"), &no_flags),
+    ];
+    for (input, flags) in &planted {
+        match conninfo::resolve("source", input, flags, &NoEnv) {
+            Ok(info) => {
+                let shown = format!("{info} {info:?} {:?}", info.warnings);
+                assert!(
+                    !shown.contains(password),
+                    "printable form leaks the password: {shown}"
+                );
+            }
+            Err(e) => {
+                let shown = format!("{e} {e:?}");
+                assert!(
+                    !shown.contains(password),
+                    "error leaks the password: {shown}"
+                );
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 mod config;
 mod duration;
 
+use crate::db::tls::SslMode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use duration::parse_duration;
 use std::path::PathBuf;
@@ -192,9 +193,39 @@ pub struct JobArgs {
     /// User name (same as the USERNAME positional).
     #[arg(env = "PGSYNC_USERNAME", short = 'U', long)]
     pub username: Option<String>,
-    /// Password for both sides (prefer PGPASSWORD or a URL kept out of shell history).
+    /// Password for both sides. Visible to `ps` and kept in shell history: prefer
+    /// ~/.pgpass, a service file or PGPASSWORD (docs/operations.md, "Connecting").
     #[arg(env = "PGSYNC_PASSWORD", long)]
     pub password: Option<String>,
+    /// Connection service (a section of pg_service.conf) for both sides [default: PGSERVICE].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// TLS for both sides: disable, allow, prefer, require, verify-ca, verify-full
+    /// [default: PGSSLMODE, then prefer].
+    #[arg(long, value_name = "MODE", value_parser = parse_sslmode)]
+    pub sslmode: Option<SslMode>,
+    /// TLS mode of the source only (overrides --sslmode).
+    #[arg(long, value_name = "MODE", value_parser = parse_sslmode)]
+    pub source_sslmode: Option<SslMode>,
+    /// TLS mode of the destination only (overrides --sslmode).
+    #[arg(long, value_name = "MODE", value_parser = parse_sslmode)]
+    pub dest_sslmode: Option<SslMode>,
+    /// Root certificate(s) (PEM) that verify the servers, or `system` for the OS's trusted
+    /// roots [default: PGSSLROOTCERT, then ~/.postgresql/root.crt].
+    #[arg(long, value_name = "FILE")]
+    pub sslrootcert: Option<String>,
+    /// Root certificate(s) for the source only (overrides --sslrootcert).
+    #[arg(long, value_name = "FILE")]
+    pub source_sslrootcert: Option<String>,
+    /// Root certificate(s) for the destination only (overrides --sslrootcert).
+    #[arg(long, value_name = "FILE")]
+    pub dest_sslrootcert: Option<String>,
+    /// Client certificate (PEM) for servers that ask for one [default: PGSSLCERT].
+    #[arg(long, value_name = "FILE")]
+    pub sslcert: Option<String>,
+    /// Key of the client certificate (PEM) [default: PGSSLKEY].
+    #[arg(long, value_name = "FILE")]
+    pub sslkey: Option<String>,
     /// Rows per destination transaction (= rows per window unless --window-size is given).
     #[arg(env = "PGSYNC_CHUNKSIZE", short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunksize: u64,
@@ -258,4 +289,8 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+fn parse_sslmode(text: &str) -> Result<SslMode, String> {
+    text.parse()
 }

@@ -33,6 +33,9 @@ pub enum Outcome {
 fn resolve(args: &crate::cli::JobArgs) -> Result<JobSpec, Error> {
     let spec = JobSpec::resolve(args, &ProcessEnv)?;
     crate::runtime::output::install_logger(&spec.output);
+    for warning in spec.source.warnings.iter().chain(&spec.dest.warnings) {
+        crate::runtime::output::note(&spec.output, "warn", warning);
+    }
     Ok(spec)
 }
 

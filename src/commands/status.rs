@@ -83,6 +83,12 @@ fn human(v: &StatusView) -> String {
             v.pending_transactions.len()
         ));
     }
+    if let Some(c) = &v.connections {
+        out.push_str(&format!(
+            "encryption: source {} (sslmode={}), destination {} (sslmode={})\n",
+            c.source.encryption, c.source.sslmode, c.destination.encryption, c.destination.sslmode
+        ));
+    }
     if let Some(e) = &v.last_error {
         out.push_str(&format!("last error: {e}\n"));
     }

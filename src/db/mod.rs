@@ -5,6 +5,7 @@
 pub mod conninfo;
 pub mod ident;
 pub mod pool;
+pub mod tls;
 pub mod txn;
 
 use postgres::error::SqlState;
@@ -55,6 +56,9 @@ pub enum DbErrorKind {
     Conflict,
     /// pgsync's own data on that side (a receipt) cannot be read: not written by pgsync.
     Corrupt,
+    /// TLS failed: the server's certificate did not verify, or TLS was required and the
+    /// server does not speak it.
+    Tls,
     /// Anything else.
     Other,
 }
@@ -120,7 +124,16 @@ impl DbError {
     /// What the user can do about it.
     pub fn hint(&self) -> String {
         match (self.kind, self.side) {
-            (DbErrorKind::Auth, _) => "check the user name and password (URL, --password or PGPASSWORD) and pg_hba.conf".into(),
+            (DbErrorKind::Auth, _) if self.message.contains("no encryption") => {
+                "the server takes only TLS connections from here: use sslmode=require or stronger (--sslmode, or sslmode= in the URL)".into()
+            }
+            (DbErrorKind::Auth, _) => "check the user name and password (URL, ~/.pgpass, service file, --password or PGPASSWORD) and pg_hba.conf".into(),
+            (DbErrorKind::Tls, _) if self.message.contains("does not accept TLS") => {
+                "the server has TLS off (ssl = off): turn it on, or use sslmode=prefer or disable, only on a network you trust".into()
+            }
+            (DbErrorKind::Tls, _) => {
+                "check the TLS settings: sslrootcert must hold the CA that signed the server's certificate, and verify-full needs the host name the certificate names (docs/operations.md, Connecting)".into()
+            }
             (DbErrorKind::Unreachable, _) => "check host and port (-h/-p, PGHOST/PGPORT or the URL) and that the server is running".into(),
             (DbErrorKind::NoDatabase, _) => "check the database name; pgsync does not create databases".into(),
             (DbErrorKind::Permission, Side::Source) => "the source role needs CONNECT on the database and SELECT on the table".into(),
@@ -171,6 +184,9 @@ fn classify(err: &postgres::Error) -> (DbErrorKind, String, Option<String>) {
             message.push_str(&format!(" ({detail})"));
         }
         return (kind, message, Some(code.code().to_string()));
+    }
+    if let Some(reason) = tls::tls_failure(err) {
+        return (DbErrorKind::Tls, format!("TLS: {reason}"), None);
     }
     // Not a server error: a socket or protocol failure. The Display chain names the cause.
     let mut message = err.to_string();

@@ -6,14 +6,15 @@
 //! side means the same value on the other.
 
 use super::{DbError, DbErrorKind, Side};
-use crate::db::conninfo::ConnInfo;
-use postgres::NoTls;
+use crate::db::conninfo::{self, ConnInfo};
+use crate::db::tls::SslMode;
 use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// A pooled connection.
-pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// Settings pinned on both sides so values have one text form (keys travel as text).
 const PINNED_TEXT_SETTINGS: &str =
@@ -35,7 +36,10 @@ pub struct SidePool {
     pub side: Side,
     /// `user@host:port/db`, for messages.
     pub target: String,
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// How the connections are protected: `TLSv1.3 TLS_AES_256_GCM_SHA384` (as the server's
+    /// `pg_stat_ssl` reports it), or `none`.
+    pub encryption: String,
+    pool: r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>,
     last_error: Arc<Mutex<Option<postgres::Error>>>,
 }
 
@@ -71,9 +75,38 @@ impl SidePool {
         };
         config.options(&options);
         let doing = format!("connecting to {}", info.redacted);
-        let probe = config
-            .connect(NoTls)
-            .map_err(|e| DbError::from_pg(side, doing.clone(), e))?;
+        let failed = |e: postgres::Error| {
+            let mut err = DbError::from_pg(side, doing.clone(), e);
+            if err.kind == DbErrorKind::Tls {
+                err.message = format!("{} (sslmode={})", err.message, info.tls.mode);
+            }
+            err
+        };
+        // allow and prefer try the other way when the first fails for a reason the other
+        // can cure (libpq's rule): prefer after a failed handshake, allow after pg_hba
+        // refused a plain session. Every pooled connection then goes the way that worked.
+        let mut probe = config.connect(info.connector.clone()).map_err(failed);
+        if let (Err(first), Some(second)) = (&probe, conninfo::second_attempt(info.tls.mode)) {
+            let curable = match info.tls.mode {
+                SslMode::Prefer => first.kind == DbErrorKind::Tls,
+                _ => first.kind == DbErrorKind::Auth,
+            };
+            if curable {
+                let mut retry = config.clone();
+                retry.ssl_mode(second);
+                if let Ok(client) = retry.connect(info.connector.clone()) {
+                    config = retry;
+                    probe = Ok(client);
+                }
+            }
+        }
+        let mut probe = probe?;
+        let encryption =
+            encryption(&mut probe).map_err(|e| DbError::from_pg(side, doing.clone(), e))?;
+        log::debug!(
+            "{side}: connected to {}, encryption: {encryption}",
+            info.redacted
+        );
         drop(probe);
         let last_error = Arc::new(Mutex::new(None));
         let pool = r2d2::Pool::builder()
@@ -81,10 +114,14 @@ impl SidePool {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(15))
             .error_handler(Box::new(KeepLastError(last_error.clone())))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(PostgresConnectionManager::new(
+                config,
+                info.connector.clone(),
+            ));
         Ok(SidePool {
             side,
             target: info.redacted.clone(),
+            encryption,
             pool,
             last_error,
         })
@@ -105,6 +142,20 @@ impl SidePool {
             }
         })
     }
+}
+
+/// The session's protection as the server sees it (`pg_stat_ssl`).
+fn encryption(client: &mut postgres::Client) -> Result<String, postgres::Error> {
+    let row = client.query_one(
+        "SELECT ssl, coalesce(version, ''), coalesce(cipher, '') FROM pg_catalog.pg_stat_ssl \
+         WHERE pid = pg_catalog.pg_backend_pid()",
+        &[],
+    )?;
+    Ok(if row.get::<_, bool>(0) {
+        format!("{} {}", row.get::<_, String>(1), row.get::<_, String>(2))
+    } else {
+        "none".into()
+    })
 }
 
 fn side_tag(side: Side) -> &'static str {

@@ -1,6 +1,7 @@
 //! Resolves parsed arguments into a validated `JobSpec`: connection settings for both
 //! sides, the qualified table and cursor names, sizes, and the job id that names the job's
-//! state and receipts. No I/O besides reading environment variables.
+//! state and receipts. It reads the environment and, for the connections, the files libpq
+//! would (password file, service file, certificates); it connects to nothing.
 
 pub mod open;
 pub mod status;
@@ -67,9 +68,24 @@ impl JobSpec {
             port: args.port,
             user,
             password: args.password.clone(),
+            service: args.service.clone(),
+            sslmode: args.sslmode,
+            sslrootcert: args.sslrootcert.clone(),
+            sslcert: args.sslcert.clone(),
+            sslkey: args.sslkey.clone(),
         };
-        let source = conninfo::resolve("source", &args.source, &flags, env)?;
-        let dest = conninfo::resolve("destination", &args.dest, &flags, env)?;
+        let source_flags = ConnDefaults {
+            sslmode: args.source_sslmode.or(args.sslmode),
+            sslrootcert: args.source_sslrootcert.clone().or(args.sslrootcert.clone()),
+            ..flags.clone()
+        };
+        let dest_flags = ConnDefaults {
+            sslmode: args.dest_sslmode.or(args.sslmode),
+            sslrootcert: args.dest_sslrootcert.clone().or(args.sslrootcert.clone()),
+            ..flags
+        };
+        let source = conninfo::resolve("source", &args.source, &source_flags, env)?;
+        let dest = conninfo::resolve("destination", &args.dest, &dest_flags, env)?;
         let table = QualifiedName::parse(&args.table).map_err(Error::Usage)?;
         let cursor = parse_column(&args.cursor_column).map_err(Error::Usage)?;
         let receipts_table = QualifiedName::parse(&args.receipts_table).map_err(Error::Usage)?;

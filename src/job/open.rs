@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::job::JobSpec;
 use crate::keyspace::KeySpace;
 use crate::protocol::receipts::Receipts;
-use crate::state::records::JobRecord;
+use crate::state::records::{Connections, JobRecord, SideConnection};
 use crate::state::{JobState, StateStore};
 
 /// A job ready to run passes.
@@ -180,6 +180,14 @@ impl Job {
             dest_existed,
             ks,
         } = Databases::open(&spec)?;
+        let side = |pool: &SidePool, info: &crate::db::conninfo::ConnInfo| SideConnection {
+            sslmode: info.tls.mode.to_string(),
+            encryption: pool.encryption.clone(),
+        };
+        state.set_connections(&Connections {
+            source: side(&source, &spec.source),
+            destination: side(&dest, &spec.dest),
+        })?;
         let receipts = Receipts {
             table: spec.receipts_table.clone(),
         };

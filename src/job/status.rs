@@ -4,6 +4,7 @@
 
 use crate::job::JobSpec;
 use crate::runtime::output::{rate, unix_now};
+use crate::state::records::Connections;
 use crate::state::{JobState, StateError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub struct StatusView {
     pub last_error: Option<String>,
     /// Source transactions holding the next pass's start back (late commits).
     pub pending_transactions: Vec<u64>,
+    /// How each side was connected on the last run (sslmode asked, encryption the server
+    /// reported).
+    pub connections: Option<Connections>,
     /// Set when the figures come from a running sync's live snapshot.
     pub running: Option<Running>,
 }
@@ -121,6 +125,7 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
         }),
         last_error: state.last_error()?,
         pending_transactions: state.holdback()?.pending.iter().map(|p| p.xid).collect(),
+        connections: state.connections()?,
         running: None,
     })
 }

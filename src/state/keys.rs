@@ -21,6 +21,8 @@ pub const HOLDBACK: &str = "holdback";
 pub const SNAPSHOT: &str = "snapshot";
 /// Last error message seen by a run.
 pub const LAST_ERROR: &str = "last_error";
+/// How both sides were connected on the last run.
+pub const CONNECTIONS: &str = "connections";
 
 /// Key of one window record.
 pub fn window(pass: u64, window: u64) -> Vec<u8> {

@@ -252,6 +252,16 @@ impl JobState {
         self.get(keys::LAST_ERROR)
     }
 
+    /// How both sides were connected on the last run.
+    pub fn connections(&self) -> Result<Option<records::Connections>, StateError> {
+        self.get(keys::CONNECTIONS)
+    }
+
+    /// Records how both sides were connected (not flushed: informational).
+    pub fn set_connections(&self, connections: &records::Connections) -> Result<(), StateError> {
+        self.put(keys::CONNECTIONS, connections)
+    }
+
     /// Stores (and flushes) a plan before any of its rows are copied.
     pub fn record_pass(&self, pass: &PassRecord) -> Result<(), StateError> {
         self.put(keys::PASS, pass)?;

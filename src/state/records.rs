@@ -338,3 +338,21 @@ pub struct PassSnapshot {
     /// Transaction ids in progress at its snapshot.
     pub xip: Vec<u64>,
 }
+
+/// How a side was connected on the job's last run (for `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideConnection {
+    /// The sslmode asked for.
+    pub sslmode: String,
+    /// What the server reported: `TLSv1.3 TLS_AES_256_GCM_SHA384`, or `none`.
+    pub encryption: String,
+}
+
+/// Both sides' connections on the job's last run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    /// The source.
+    pub source: SideConnection,
+    /// The destination.
+    pub destination: SideConnection,
+}

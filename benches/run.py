@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
-Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss] [--jobs N]
+Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss,tls] [--jobs N]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
@@ -20,6 +20,11 @@ with its baseline:
   jobs         pgsync single --jobs 1/2/4 (existing PK table, created destination) vs the pipeline,
                and two pipelines at once on the two halves of the table
   rss          peak RSS of pgsync single (/usr/bin/time -v)
+  tls          pgsync single (fresh, destination created) with --sslmode require vs --sslmode disable,
+               and the psql pipeline with PGSSLMODE=require vs disable (the cost of TLS on this machine)
+
+Every other case runs at the default sslmode, prefer, as libpq does: on a server with ssl = on
+(the local one), pgsync and psql both encrypt.
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
 
@@ -69,9 +74,10 @@ def reset_dst(create=None):
         psql(DST, create)
 
 
-def pipeline():
-    sh(f"psql -X -d {SRC} -c 'COPY transactions TO STDOUT (FORMAT binary)' | "
-       f"psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
+def pipeline(sslmode=None):
+    env = f"PGSSLMODE={sslmode} " if sslmode else ""
+    sh(f"{env}psql -X -d {SRC} -c 'COPY transactions TO STDOUT (FORMAT binary)' | "
+       f"{env}psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
 
 
 EXTRA = []  # --jobs N given to the runner: passed to every pgsync single of the other cases
@@ -219,6 +225,20 @@ def case_jobs(repeats, results):
             results[f"two psql pipelines at once, {target}"] = (two, base, None)
 
 
+def case_tls(repeats, results):
+    plain, tls, pipe_plain, pipe_tls = [], [], [], []
+    for _ in range(repeats):
+        for mode, out in (("disable", plain), ("require", tls)):
+            reset_dst()
+            with tempfile.TemporaryDirectory() as st:
+                out.append(timed(lambda: pgsync(st, "--sslmode", mode)))
+        for mode, out in (("disable", pipe_plain), ("require", pipe_tls)):
+            reset_dst(DDL)
+            out.append(timed(lambda: pipeline(mode)))
+    results["tls: pgsync require vs disable"] = (tls, plain, None)
+    results["tls: psql pipeline require vs disable"] = (pipe_tls, pipe_plain, None)
+
+
 def case_rss(rows, results):
     """Peak RSS of pgsync single (the runner's --jobs), and with --jobs 4."""
     for opts in (EXTRA, ["--jobs", "4"]):
@@ -237,7 +257,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--cases", default="fresh,existing,incremental,verify,jobs,rss")
+    ap.add_argument("--cases", default="fresh,existing,incremental,verify,jobs,rss,tls")
     ap.add_argument("--jobs", type=int, default=1, help="--jobs for pgsync in the fresh, existing, incremental and rss cases")
     args = ap.parse_args()
     if args.jobs != 1:
@@ -255,7 +275,8 @@ def main():
          "incremental": lambda: case_incremental(args.repeats, results),
          "verify": lambda: case_verify(args.repeats, results),
          "jobs": lambda: case_jobs(args.repeats, results),
-         "rss": lambda: case_rss(args.rows, results)}[case]()
+         "rss": lambda: case_rss(args.rows, results),
+         "tls": lambda: case_tls(args.repeats, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "
           f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
@@ -270,6 +291,8 @@ def main():
         mb, ma = statistics.median(b), statistics.median(a)
         line = (f"{name:45s} pgsync {mb:7.2f}s ({args.rows / mb:9.0f} rows/s)  baseline {ma:7.2f}s  "
                 f"ratio {mb / ma:5.2f}x")
+        if name.startswith("tls"):
+            line = f"{name:45s} TLS {mb:7.2f}s  plain {ma:7.2f}s  ratio {mb / ma:5.2f}x"
         if name.startswith("two psql"):
             line = f"{name:45s} {mb:7.2f}s vs one pipeline {ma:7.2f}s  ratio {mb / ma:5.2f}x"
         if name.startswith("verify"):

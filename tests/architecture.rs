@@ -94,6 +94,9 @@ fn pure_modules_do_not_query_a_database() {
         "cli/config.rs",
         "cli/duration.rs",
         "commands/retry.rs",
+        "db/conninfo/params.rs",
+        "db/conninfo/pgpass.rs",
+        "db/conninfo/service.rs",
     ];
     for name in pure {
         let (_, text) = files

@@ -262,11 +262,23 @@ fn passwords_never_reach_the_state_store_the_receipts_or_messages() {
     let failed = Pgsync::new(&src_url, &dst_url, "nope")
         .with(&["--password", secret])
         .run("single", &[]);
+    // The other spellings: a conninfo string's password=, a URL's ?password=, with -v.
+    let conninfo = format!(
+        "host=127.0.0.1 dbname={} user=postgres password='{secret}'",
+        src.name
+    );
+    let query = format!("{}?password={secret}", dst.url());
+    let spelled = Pgsync::new(&conninfo, &query, "transactions").with(&["-v"]);
+    let verbose = spelled.run_ok("single", &[]);
+    let bad = Pgsync::new(&format!("{conninfo} port=x"), &query, "transactions").run("single", &[]);
+    assert_eq!(bad.status.code(), Some(2));
     for (what, bytes) in [
         ("stdout", &out.stdout),
         ("stderr", &out.stderr),
         ("status", &status.stdout),
         ("error", &failed.stderr),
+        ("-v stderr", &verbose.stderr),
+        ("bad port error", &bad.stderr),
     ] {
         assert!(
             !String::from_utf8_lossy(bytes).contains(secret),

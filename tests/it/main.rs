@@ -37,3 +37,6 @@ mod parallel;
 
 /// The window transaction: receipt and COMMIT in one round trip, all or nothing.
 mod txn;
+
+/// Connecting the libpq way: TLS modes, certificates, .pgpass, services, conninfo strings.
+mod tls;

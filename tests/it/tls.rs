@@ -2,7 +2,7 @@
 //! `localhost`; `scripts/test-server.sh` sets up the TLS-only role): TLS with verify-full
 //! and verify-ca, a wrong root or host name refused with exit 2 naming the side, a TLS-only
 //! role refused without TLS, ~/.pgpass (and its permission check), a service file, a
-//! conninfo string, and the whole sync + verify path over TLS.
+//! conninfo string, a client certificate, and the whole sync + verify path over TLS.
 
 use crate::harness::{assert_tables_equal, fixtures, server, Pgsync, TestDb};
 
@@ -28,7 +28,12 @@ fn server_root() -> String {
 
 /// `db`'s URL with host `host` and extra query settings.
 fn url(db: &TestDb, host: &str, query: &str) -> String {
-    let base = db.url().replace("127.0.0.1", host);
+    url_with(&db.url(), host, query)
+}
+
+/// `base` with host `host` and extra query settings.
+fn url_with(base: &str, host: &str, query: &str) -> String {
+    let base = base.replace("127.0.0.1", host);
     format!(
         "{base}{}{query}",
         if base.contains('?') { "&" } else { "?" }
@@ -241,6 +246,45 @@ fn a_service_file_names_the_connection() {
     let err = String::from_utf8_lossy(&missing.assert_exit("single", &[], 2).stderr).to_string();
     assert!(
         err.contains("service \"nope\" is not defined in") && err.contains("services.conf"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_client_certificate_logs_in_a_role_that_only_takes_certificates() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 2_000, 10);
+    let role = "pgsync_cert_role";
+    let mut admin = server::admin();
+    let _ = admin.batch_execute(&format!("CREATE ROLE {role} LOGIN"));
+    src.exec(&format!("GRANT SELECT ON transactions TO {role}"));
+    // The test CA and the role's certificate: scripts/test-server.sh makes them next to
+    // pg_hba.conf and points ssl_ca_file at the CA.
+    let ca: String = admin.query_one("SHOW ssl_ca_file", &[]).unwrap().get(0);
+    assert!(
+        ca.ends_with("pgsync-test-ca/ca.pem"),
+        "ssl_ca_file is {ca:?}: run scripts/test-server.sh (the README's test command does)"
+    );
+    let dir = std::path::Path::new(&ca).parent().unwrap();
+    let (cert, key) = (dir.join("client.pem"), dir.join("client.key"));
+    let source = url_with(
+        &server::url_as(role, &src.name),
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", server_root()),
+    );
+    let with_cert = Pgsync::new(&source, &dst.url(), "transactions").with(&[
+        "--sslcert",
+        &cert.display().to_string(),
+        "--sslkey",
+        &key.display().to_string(),
+    ]);
+    with_cert.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    let without = Pgsync::new(&source, &dst.url(), "transactions");
+    let err = String::from_utf8_lossy(&without.assert_exit("single", &[], 2).stderr).to_string();
+    assert!(
+        err.contains("pgsync: source: connecting to pgsync_cert_role@localhost")
+            && err.contains("certificate"),
         "{err}"
     );
 }

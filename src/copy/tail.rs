@@ -54,7 +54,11 @@ impl Field {
 /// Nothing is allocated per row: the fixed-size parts collect in an array, and the watched
 /// fields of the current and the last row are two sets of buffers that swap at a row's end.
 pub struct TailTracker {
+    /// The watched field positions, each once.
     watched: Vec<usize>,
+    /// For each position asked for, its slot in `watched` (a column may be asked for twice:
+    /// a cursor that is also part of the key, as in a table partitioned by its cursor).
+    order: Vec<usize>,
     step: Step,
     pending: [u8; 19],
     pending_len: usize,
@@ -66,11 +70,24 @@ pub struct TailTracker {
 }
 
 impl TailTracker {
-    /// Watches the fields at these positions (in the COPY column list), in this order.
-    pub fn new(watched: Vec<usize>) -> Self {
+    /// Watches the fields at these positions (in the COPY column list), in this order; a
+    /// position may repeat.
+    pub fn new(asked: Vec<usize>) -> Self {
+        let mut watched: Vec<usize> = Vec::with_capacity(asked.len());
+        let order = asked
+            .iter()
+            .map(|field| match watched.iter().position(|w| w == field) {
+                Some(slot) => slot,
+                None => {
+                    watched.push(*field);
+                    watched.len() - 1
+                }
+            })
+            .collect();
         let n = watched.len();
         TailTracker {
             watched,
+            order,
             step: Step::Header,
             pending: [0; 19],
             pending_len: 0,
@@ -88,7 +105,12 @@ impl TailTracker {
 
     /// The watched fields of the last complete row (`None` in a field = SQL NULL).
     pub fn last(&self) -> Option<Vec<Option<&[u8]>>> {
-        (self.rows > 0).then(|| self.last.iter().map(Field::value).collect())
+        (self.rows > 0).then(|| {
+            self.order
+                .iter()
+                .map(|&slot| self.last[slot].value())
+                .collect()
+        })
     }
 
     /// The slot of a field, if it is watched.
@@ -314,6 +336,25 @@ mod tests {
             assert_eq!(
                 t.last().unwrap(),
                 vec![Some(&b"cur3"[..]), Some(&b"key-3"[..])]
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_asked_for_twice_is_given_twice() {
+        // The cursor is also part of the key (a table partitioned by its cursor).
+        let bytes = stream(&[
+            vec![Some(b"k1"), Some(b"c1")],
+            vec![Some(b"k2"), Some(b"c2")],
+        ]);
+        for chunk in [1, 3, bytes.len()] {
+            let mut t = TailTracker::new(vec![1, 0, 1]);
+            for piece in bytes.chunks(chunk) {
+                t.feed(piece).unwrap();
+            }
+            assert_eq!(
+                t.last().unwrap(),
+                vec![Some(&b"c2"[..]), Some(&b"k2"[..]), Some(&b"c2"[..])]
             );
         }
     }

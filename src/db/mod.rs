@@ -152,33 +152,42 @@ impl DbError {
     }
 }
 
+/// The kind of a server error, by SQLSTATE. Only what a retry can cure is transient: a lost
+/// or refused session (class 08, shutdowns, too many connections) and conflicts (40001,
+/// 40P01 — including a standby cancelling a query for replay). A protocol violation
+/// (08P01) is the client's own bytes: it fails the same way again, so it is permanent.
+pub fn kind_of(code: &SqlState) -> DbErrorKind {
+    if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        DbErrorKind::Auth
+    } else if *code == SqlState::INVALID_CATALOG_NAME {
+        DbErrorKind::NoDatabase
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        DbErrorKind::Permission
+    } else if *code == SqlState::QUERY_CANCELED || *code == SqlState::LOCK_NOT_AVAILABLE {
+        DbErrorKind::Timeout
+    } else if *code == SqlState::PROTOCOL_VIOLATION {
+        DbErrorKind::Other
+    } else if *code == SqlState::ADMIN_SHUTDOWN
+        || *code == SqlState::CRASH_SHUTDOWN
+        || *code == SqlState::CANNOT_CONNECT_NOW
+        || *code == SqlState::TOO_MANY_CONNECTIONS
+        || code.code().starts_with("08")
+    {
+        DbErrorKind::ConnectionLost
+    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+    {
+        DbErrorKind::Conflict
+    } else {
+        DbErrorKind::Other
+    }
+}
+
 fn classify(err: &postgres::Error) -> (DbErrorKind, String, Option<String>) {
     if let Some(db) = err.as_db_error() {
         let code = db.code().clone();
-        let kind = if code == SqlState::INVALID_PASSWORD
-            || code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-        {
-            DbErrorKind::Auth
-        } else if code == SqlState::INVALID_CATALOG_NAME {
-            DbErrorKind::NoDatabase
-        } else if code == SqlState::INSUFFICIENT_PRIVILEGE {
-            DbErrorKind::Permission
-        } else if code == SqlState::QUERY_CANCELED || code == SqlState::LOCK_NOT_AVAILABLE {
-            DbErrorKind::Timeout
-        } else if code == SqlState::ADMIN_SHUTDOWN
-            || code == SqlState::CRASH_SHUTDOWN
-            || code == SqlState::CANNOT_CONNECT_NOW
-            || code == SqlState::TOO_MANY_CONNECTIONS
-            || code.code().starts_with("08")
-        {
-            DbErrorKind::ConnectionLost
-        } else if code == SqlState::T_R_SERIALIZATION_FAILURE
-            || code == SqlState::T_R_DEADLOCK_DETECTED
-        {
-            DbErrorKind::Conflict
-        } else {
-            DbErrorKind::Other
-        };
+        let kind = kind_of(&code);
         let mut message = db.message().to_string();
         if let Some(detail) = db.detail() {
             message.push_str(&format!(" ({detail})"));
@@ -217,5 +226,43 @@ pub trait PgResultExt<T> {
 impl<T> PgResultExt<T> for Result<T, postgres::Error> {
     fn on(self, side: Side, doing: &str) -> Result<T, DbError> {
         self.map_err(|e| DbError::from_pg(side, doing, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_a_retry_can_cure_is_transient() {
+        let transient = |code: &str| {
+            let kind = kind_of(&SqlState::from_code(code));
+            DbError::other(Side::Source, kind, "x", "y").is_transient()
+        };
+        for code in [
+            "08006", "08001", "08003", "57P01", "57P02", "57P03", "53300", "40001", "40P01",
+        ] {
+            assert!(transient(code), "{code} should be retried");
+        }
+        for code in [
+            "08P01", // protocol violation: the same bytes fail again
+            "22P03", // invalid binary representation
+            "42P01", // undefined table
+            "42703", // undefined column
+            "428C9", // a generated column written to
+            "23505", // unique violation
+            "28P01", // wrong password
+            "42501", // no privilege
+            "57014", // statement timeout
+            "XX000", // internal error
+        ] {
+            assert!(!transient(code), "{code} should not be retried");
+        }
+        assert_eq!(kind_of(&SqlState::from_code("28000")), DbErrorKind::Auth);
+        assert_eq!(
+            kind_of(&SqlState::from_code("3D000")),
+            DbErrorKind::NoDatabase
+        );
+        assert_eq!(kind_of(&SqlState::from_code("55P03")), DbErrorKind::Timeout);
     }
 }

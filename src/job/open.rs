@@ -115,12 +115,28 @@ impl Databases {
         }
         drop(dst);
         if !shape.cursor_indexed {
+            // The cursor, then the key columns it is not one of (a table partitioned by its
+            // cursor has the cursor in its key).
+            let columns = std::iter::once(spec.cursor.as_str()).chain(
+                shape
+                    .primary_key
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|k| *k != spec.cursor),
+            );
             let message = format!(
-                "source: no index starts with column {:?}; every window will scan the table. Create one: CREATE INDEX ON {} ({:?}, {})",
+                "source: no index starts with column {:?}; every window will scan the table. Create one: CREATE INDEX ON {} ({})",
                 spec.cursor,
                 spec.table,
-                spec.cursor,
-                shape.key_list(None)
+                catalog::join_quoted(columns, None)
+            );
+            crate::runtime::output::note(&spec.output, "warn", &message);
+        }
+        if shape.primary_key.contains(&spec.cursor) {
+            let message = format!(
+                "source: the key ({}) includes the cursor column {:?} (as a table partitioned by its cursor must): an update that moves the cursor gives the row a new key, and the destination keeps the old version (`verify` reports it). Fine for rows that are only inserted; otherwise name a unique key without the cursor with --key",
+                shape.key_list(None),
+                spec.cursor
             );
             crate::runtime::output::note(&spec.output, "warn", &message);
         }

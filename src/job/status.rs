@@ -145,7 +145,13 @@ pub fn write_live(spec: &JobSpec, state: &JobState) {
     let path = live_path(spec);
     let tmp = path.with_extension("json.tmp");
     if let Ok(text) = serde_json::to_string(&v) {
-        if std::fs::write(&tmp, text).is_ok() {
+        let written = crate::state::private_file_options()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        if written.is_ok() {
             let _ = std::fs::rename(&tmp, &path);
         }
     }

@@ -88,6 +88,27 @@ impl StateError {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only; an existing one is left
+/// as it is.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Options that create a file readable by its owner only (0600).
+pub fn private_file_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
 /// An open store. Holds an exclusive lock on `<dir>/lock` for its lifetime. sled (0.34.7)
 /// locks its own files too, but fails with an untyped I/O error; the lock file gives a
 /// typed `Locked` error and lets a short-lived reader be waited for (`open_waiting`).
@@ -124,8 +145,12 @@ impl StateStore {
             dir: dir.into(),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(dir).map_err(open_err)?;
-        let lock = std::fs::OpenOptions::new()
+        // Only its owner may read the state (0700 directories, 0600 files): it names the
+        // databases and holds the plan. An existing directory keeps its mode (it may be one
+        // the user chose, such as /tmp); sled's own directory inside is always private.
+        private_dir(dir).map_err(open_err)?;
+        private_dir(&dir.join("sled")).map_err(open_err)?;
+        let lock = private_file_options()
             .create(true)
             .truncate(false)
             .write(true)

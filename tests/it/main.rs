@@ -40,3 +40,6 @@ mod txn;
 
 /// Connecting the libpq way: TLS modes, certificates, .pgpass, services, conninfo strings.
 mod tls;
+
+/// Partitioned sources, synced through the parent.
+mod partitioned;

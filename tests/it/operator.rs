@@ -240,3 +240,27 @@ fn verbose_run_says_where_the_time_went_and_the_summary_counts_the_key_build() {
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+#[test]
+fn the_state_directory_pgsync_creates_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 500, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    let dir = job.state_dir();
+    assert!(!dir.exists(), "the harness made the state directory: the test proves nothing");
+    job.run_ok("single", &[]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("sled")), 0o700);
+    assert_eq!(mode(&dir.join("lock")), 0o600);
+    let live: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert!(!live.is_empty());
+    for file in live {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}

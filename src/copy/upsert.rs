@@ -63,8 +63,11 @@ pub fn upsert_sql(shape: &TableShape, text_compared: &[String]) -> String {
             compared("EXCLUDED")
         )
     };
+    // OVERRIDING SYSTEM VALUE: a destination whose key is `GENERATED ALWAYS AS IDENTITY`
+    // takes the source's values (COPY does anyway); without identity columns it changes
+    // nothing.
     format!(
-        "INSERT INTO {} AS t ({cols}) SELECT {} FROM {STAGE} s{filter} ORDER BY {} ON CONFLICT ({}) {action}",
+        "INSERT INTO {} AS t ({cols}) OVERRIDING SYSTEM VALUE SELECT {} FROM {STAGE} s{filter} ORDER BY {} ON CONFLICT ({}) {action}",
         shape.table.sql(),
         shape.column_list(Some("s")),
         shape.key_list(Some("s")),
@@ -104,7 +107,7 @@ mod tests {
         let sql = upsert_sql(&shape(false, &["id", "doc"]), &["doc".to_string()]);
         assert_eq!(
             sql,
-            r#"INSERT INTO "public"."t" AS t ("id", "doc") SELECT s."id", s."doc" FROM pgsync_stage s ORDER BY s."id" ON CONFLICT ("id") DO UPDATE SET "doc" = EXCLUDED."doc" WHERE ROW(t."id", t."doc"::text) IS DISTINCT FROM ROW(EXCLUDED."id", EXCLUDED."doc"::text)"#
+            r#"INSERT INTO "public"."t" AS t ("id", "doc") OVERRIDING SYSTEM VALUE SELECT s."id", s."doc" FROM pgsync_stage s ORDER BY s."id" ON CONFLICT ("id") DO UPDATE SET "doc" = EXCLUDED."doc" WHERE ROW(t."id", t."doc"::text) IS DISTINCT FROM ROW(EXCLUDED."id", EXCLUDED."doc"::text)"#
         );
     }
 

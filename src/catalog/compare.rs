@@ -1,6 +1,7 @@
 //! Source vs destination shape check: an existing destination table must have the same
-//! columns (names and exact types) and the same primary key, or pgsync refuses before it
-//! changes anything.
+//! columns (names and exact types; a column generated in the destination must be generated
+//! the same way in the source) and the same primary key, or pgsync refuses before it changes
+//! anything.
 
 use super::{CatalogError, TableShape};
 
@@ -26,10 +27,18 @@ pub fn same_shape(source: &TableShape, dest: &TableShape) -> Result<(), CatalogE
                     col.name, d.sql_type, col.sql_type
                 ))
             }
-            Some(d) if d.generated => {
+            Some(d) if d.generated && !col.generated => {
                 return mismatch(format!(
-                    "column {:?} is generated in the destination; pgsync cannot write it",
+                    "column {:?} is generated in the destination but not in the source: pgsync would have to write it",
                     col.name
+                ))
+            }
+            Some(d) if d.generated && d.generation != col.generation => {
+                return mismatch(format!(
+                    "column {:?} is generated as ({}) but the source has ({}); the copy would differ",
+                    col.name,
+                    d.generation.as_deref().unwrap_or("?"),
+                    col.generation.as_deref().unwrap_or("?")
                 ))
             }
             Some(_) => {}
@@ -74,6 +83,8 @@ mod tests {
                     not_null: false,
                     generated: false,
                     type_oid: 0,
+                    generation: None,
+                    computed: false,
                 })
                 .collect(),
             primary_key: pk.iter().map(|s| s.to_string()).collect(),

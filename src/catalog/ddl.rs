@@ -1,5 +1,5 @@
 //! CREATE TABLE for a missing destination, built from the source's shape: same columns,
-//! exact types, NOT NULL and primary key. Runs inside the caller's transaction, so a
+//! exact types, NOT NULL, generation expressions and primary key. Runs inside the caller's transaction, so a
 //! failure leaves nothing behind.
 
 use super::TableShape;
@@ -17,8 +17,12 @@ pub fn create_table_sql(shape: &TableShape, create_schema: bool, with_key: bool)
         .columns
         .iter()
         .map(|c| {
+            let generated = match (&c.generation, c.computed) {
+                (Some(expr), true) => format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+                _ => String::new(),
+            };
             format!(
-                "{} {}{}",
+                "{} {}{}{generated}",
                 quote(&c.name),
                 c.sql_type,
                 if c.not_null { " NOT NULL" } else { "" }

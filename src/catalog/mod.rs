@@ -69,6 +69,11 @@ pub struct Column {
     pub not_null: bool,
     /// Generated column (`GENERATED ALWAYS AS … STORED`).
     pub generated: bool,
+    /// Its generation expression, as `pg_get_expr` prints it.
+    pub generation: Option<String>,
+    /// The destination computes it (generated on both sides, or in a table pgsync creates):
+    /// pgsync neither reads nor writes it, and `verify` compares it like any column.
+    pub computed: bool,
     /// Type OID (built-in types have the same OID in every database).
     pub type_oid: u32,
 }
@@ -105,9 +110,14 @@ impl TableShape {
             .collect()
     }
 
-    /// Comma-separated quoted column list, optionally prefixed by a table alias.
+    /// Comma-separated quoted list of the copied columns, optionally prefixed by a table alias.
     pub fn column_list(&self, alias: Option<&str>) -> String {
-        join_quoted(self.columns.iter().map(|c| c.name.as_str()), alias)
+        join_quoted(self.copied().map(|c| c.name.as_str()), alias)
+    }
+
+    /// The columns pgsync copies, in order: all but those the destination computes.
+    pub fn copied(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| !c.computed)
     }
 
     /// Comma-separated quoted primary-key list, optionally prefixed by an alias.
@@ -154,13 +164,23 @@ pub fn load(
     }
     let columns = client
         .query(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '', a.atttypid \
-             FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '', a.atttypid, \
+             CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END \
+             FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             &[&oid],
         )
         .on(side, &doing)?
         .iter()
-        .map(|r| Column { name: r.get(0), sql_type: r.get(1), not_null: r.get(2), generated: r.get(3), type_oid: r.get(4) })
+        .map(|r| Column {
+            name: r.get(0),
+            sql_type: r.get(1),
+            not_null: r.get(2),
+            generated: r.get(3),
+            type_oid: r.get(4),
+            generation: r.get(5),
+            computed: false,
+        })
         .collect();
     let primary_key = client
         .query(

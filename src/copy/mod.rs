@@ -65,8 +65,9 @@ pub fn watched_columns(shape: &TableShape, ks: &KeySpace) -> Option<Vec<(usize, 
     std::iter::once(&ks.cursor.0)
         .chain(ks.key.iter().map(|(n, _)| n))
         .map(|name| {
-            let index = shape.columns.iter().position(|c| &c.name == name)?;
-            Some((index, Type::from_oid(shape.columns[index].type_oid)?))
+            // Positions in the COPY stream, which carries the copied columns only.
+            let (index, column) = shape.copied().enumerate().find(|(_, c)| &c.name == name)?;
+            Some((index, Type::from_oid(column.type_oid)?))
         })
         .collect()
 }

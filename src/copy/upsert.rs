@@ -13,15 +13,13 @@ use crate::db::ident::quote;
 pub fn upsert_sql(shape: &TableShape, text_compared: &[String]) -> String {
     let cols = shape.column_list(None);
     let non_key: Vec<&str> = shape
-        .columns
-        .iter()
+        .copied()
         .map(|c| c.name.as_str())
         .filter(|n| !shape.primary_key.iter().any(|k| k == n))
         .collect();
     let compared = |alias: &str| {
         shape
-            .columns
-            .iter()
+            .copied()
             .map(|c| {
                 let e = format!("{alias}.{}", quote(&c.name));
                 if text_compared.contains(&c.name) {
@@ -91,6 +89,8 @@ mod tests {
                     sql_type: "text".into(),
                     not_null: false,
                     generated: false,
+                    generation: None,
+                    computed: false,
                     type_oid: 0,
                 })
                 .collect(),

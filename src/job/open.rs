@@ -97,7 +97,7 @@ impl Databases {
         )?;
         let mut src = source.get()?;
         let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
-        let shape = catalog::check_source(
+        let mut shape = catalog::check_source(
             &mut src,
             loaded,
             &spec.table,
@@ -112,6 +112,13 @@ impl Databases {
         }
         if let Some(d) = &dest_shape {
             compare::same_shape(&shape, d)?;
+        }
+        // Generated columns the destination computes (generated there too, or in the table
+        // pgsync will create) are neither read nor written.
+        for column in shape.columns.iter_mut().filter(|c| c.generated) {
+            column.computed = dest_shape
+                .as_ref()
+                .is_none_or(|d| d.column(&column.name).is_some_and(|c| c.generated));
         }
         drop(dst);
         if !shape.cursor_indexed {
@@ -157,7 +164,6 @@ impl Databases {
         // The upsert targets the destination: its triggers (not the source's) decide
         // whether equal rows must be filtered before the INSERT.
         let dest_existed = dest_shape.is_some();
-        let mut shape = shape;
         shape.has_user_triggers = dest_shape.is_some_and(|d| d.has_user_triggers);
         Ok(Databases {
             source,

@@ -272,6 +272,8 @@ mod tests {
             sql_type: t.into(),
             not_null: true,
             generated: false,
+            generation: None,
+            computed: false,
             type_oid: 0,
         };
         let shape = TableShape {

@@ -50,7 +50,10 @@ pub fn repair(db: &Databases, diffs: &[RowDiff]) -> Result<RepairSummary, Error>
             shape.table.sql(),
             key_in_list(&db.ks, "a", chunk)
         );
-        staging::stage(&mut src, &mut txn, &copy, shape)?;
+        if staging::stage(&mut src, &mut txn, &copy, shape)? == staging::Piped::Interrupted {
+            // SIGINT/SIGTERM: the chunks repaired so far are committed; this one rolls back.
+            return Ok(summary);
+        }
         summary.rows_written += txn
             .execute(&upsert_sql, &[])
             .on(Side::Destination, "repairing rows")?;

@@ -248,7 +248,10 @@ fn the_state_directory_pgsync_creates_is_private_to_its_owner() {
     fixtures::transactions(&src, 500, 10);
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
     let dir = job.state_dir();
-    assert!(!dir.exists(), "the harness made the state directory: the test proves nothing");
+    assert!(
+        !dir.exists(),
+        "the harness made the state directory: the test proves nothing"
+    );
     job.run_ok("single", &[]);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);

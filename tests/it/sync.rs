@@ -229,13 +229,58 @@ fn a_destination_whose_key_is_generated_always_as_identity_takes_every_pass() {
            SELECT timestamptz '2026-01-01' + g * interval '1 second', g FROM generate_series(1, 5000) g",
     );
     dst.exec(&ddl("GENERATED ALWAYS AS IDENTITY"));
-    let job = Pgsync::new(&src.url(), &dst.url(), "accounts").with(&["-c", "1000", "--lookback", "0"]);
+    let job =
+        Pgsync::new(&src.url(), &dst.url(), "accounts").with(&["-c", "1000", "--lookback", "0"]);
     job.run_ok("single", &[]);
     assert_tables_equal(&src, &dst, "accounts", "id");
     // Later passes upsert (INSERT … ON CONFLICT): the identity column takes the source's ids.
     src.exec("UPDATE accounts SET balance = balance + 1, updated = now() WHERE id % 10 = 0");
-    src.exec("INSERT INTO accounts (updated, balance) SELECT now(), g FROM generate_series(1, 100) g");
+    src.exec(
+        "INSERT INTO accounts (updated, balance) SELECT now(), g FROM generate_series(1, 100) g",
+    );
     job.run_ok("single", &[]);
     assert_tables_equal(&src, &dst, "accounts", "id");
     job.run_ok("verify", &[]);
+}
+
+#[test]
+fn generated_columns_are_computed_by_the_destination_never_written() {
+    let (src, created, existing) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("dst"));
+    let ddl =
+        "CREATE TABLE items (id int PRIMARY KEY, updated timestamptz NOT NULL, name text NOT NULL,
+                 name_length int GENERATED ALWAYS AS (length(name)) STORED, price numeric,
+                 price_with_tax numeric GENERATED ALWAYS AS (round(price * 1.2, 2)) STORED);
+               CREATE INDEX ON items (updated, id);";
+    src.exec(ddl);
+    src.exec(
+        "INSERT INTO items (id, updated, name, price)
+           SELECT g, timestamptz '2026-01-01' + g * interval '1 second', repeat('x', g % 17), g / 3.0
+           FROM generate_series(1, 6000) g",
+    );
+    existing.exec(ddl);
+    for dst in [&created, &existing] {
+        let job =
+            Pgsync::new(&src.url(), &dst.url(), "items").with(&["-c", "1000", "--lookback", "0"]);
+        job.run_ok("single", &[]);
+        assert_tables_equal(&src, dst, "items", "id");
+        src.exec("UPDATE items SET name = name || 'y', price = price + 1, updated = now() WHERE id % 9 = 0");
+        job.run_ok("single", &[]);
+        assert_tables_equal(&src, dst, "items", "id");
+        job.run_ok("verify", &[]);
+        // The destination computes them: pgsync created them generated too.
+        let generated = dst.scalar_i64(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attgenerated = 's'",
+        );
+        assert_eq!(generated, 2);
+    }
+    // Generated differently in the destination: refused up front, nothing written.
+    let other = TestDb::new("dst");
+    other.exec(&ddl.replace("round(price * 1.2, 2)", "round(price * 1.25, 2)"));
+    let out = Pgsync::new(&src.url(), &other.url(), "items").assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("column \"price_with_tax\" is generated as"),
+        "{err}"
+    );
+    assert_eq!(other.scalar_i64("SELECT count(*) FROM items"), 0);
 }

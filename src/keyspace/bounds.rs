@@ -1,5 +1,9 @@
 //! The bounds of a pass. Upper: the source's max cursor, read once at the start of the pass
-//! (rows that move past it during the pass belong to the next pass). Lower: the committed
+//! (rows that move past it during the pass belong to the next pass) — capped, for a
+//! time-like cursor (timestamptz, timestamp, date), at the source's clock: one row dated
+//! 9999-12-31 or `infinity` must not carry the watermark there and freeze every later pass.
+//! Rows past the clock wait until it reaches them; those more than a day past it are
+//! reported every pass (`beyond_clock`). Lower: the committed
 //! watermark (from the state store, reconciled with the destination's receipts); without
 //! either, the destination's own max cursor with the rows at that value re-read (ties).
 
@@ -7,21 +11,75 @@ use super::{KeySpace, Position};
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
 
-/// The source's max cursor as text, `None` for an empty table (or all-NULL cursors).
+/// The clock a cursor of this SQL type (as `format_type` prints it) follows, as a source
+/// expression; `None` for a type that is not a point in time.
+pub fn clock(sql_type: &str) -> Option<&'static str> {
+    let t = sql_type.to_ascii_lowercase();
+    if t.starts_with("timestamp") && t.ends_with("with time zone") {
+        Some("pg_catalog.now()")
+    } else if t.starts_with("timestamp") {
+        Some("LOCALTIMESTAMP")
+    } else if t == "date" {
+        Some("CURRENT_DATE")
+    } else {
+        None
+    }
+}
+
+/// The source's max cursor as text, `None` for an empty table (or all-NULL cursors); for a
+/// time-like cursor, the max among values not past the source's clock.
 pub fn source_upper(
     client: &mut postgres::Client,
     table: &QualifiedName,
     ks: &KeySpace,
 ) -> Result<Option<String>, DbError> {
-    let sql = format!(
-        "SELECT max({})::text FROM {}",
-        quote(&ks.cursor.0),
-        table.sql()
-    );
+    let cursor = quote(&ks.cursor.0);
+    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
+    let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     Ok(client
         .query_one(&sql, &[])
         .on(Side::Source, "reading the max cursor")?
         .get(0))
+}
+
+/// Rows whose cursor is more than a day past the source's clock: how many, and the first
+/// one's position (cursor and key, as text) as an example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeyondClock {
+    /// How many rows.
+    pub rows: i64,
+    /// The first of them: `(cursor, key…)`.
+    pub example: String,
+}
+
+/// Rows more than a day past the clock of a time-like cursor (`None`: there are none, or
+/// the cursor is not time-like). Read with the cursor index, so cheap when they are few.
+pub fn beyond_clock(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    ks: &KeySpace,
+) -> Result<Option<BeyondClock>, DbError> {
+    let Some(now) = clock(&ks.cursor.1) else {
+        return Ok(None);
+    };
+    let cursor = quote(&ks.cursor.0);
+    let row = std::iter::once(&ks.cursor.0)
+        .chain(ks.key.iter().map(|(n, _)| n))
+        .map(|n| quote(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT count(*), min(ROW({row})::text) FROM {} WHERE {cursor} > {now} + interval '1 day'",
+        table.sql()
+    );
+    let found = client
+        .query_one(&sql, &[])
+        .on(Side::Source, "looking for cursors past the source's clock")?;
+    let rows: i64 = found.get(0);
+    Ok((rows > 0).then(|| BeyondClock {
+        rows,
+        example: found.get::<_, Option<String>>(1).unwrap_or_default(),
+    }))
 }
 
 /// Whether any source row has a NULL cursor (then the pass ends with a NULL-cursor slice).
@@ -55,16 +113,38 @@ pub fn destination_fallback(
     if !exists {
         return Ok(Position::Start);
     }
-    let sql = format!(
-        "SELECT max({})::text FROM {}",
-        quote(&ks.cursor.0),
-        table.sql()
-    );
+    // Capped at the clock like the source's upper bound: a far-future row copied by an
+    // earlier pgsync must not become the lower bound.
+    let cursor = quote(&ks.cursor.0);
+    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
+    let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     let max: Option<String> = client
         .query_one(&sql, &[])
         .on(Side::Destination, "reading the destination's max cursor")?
         .get(0);
     Ok(max.map_or(Position::Start, Position::BeforeCursor))
+}
+
+/// Whether a lower bound lies past the source's clock: a watermark that an earlier pgsync
+/// (before the clock cap) followed to a far-future row, where every later pass would find
+/// nothing. False for cursors that are not time-like.
+pub fn past_clock(
+    client: &mut postgres::Client,
+    ks: &KeySpace,
+    pos: &Position,
+) -> Result<bool, DbError> {
+    let (Some(now), Some(value)) = (clock(&ks.cursor.1), lower_cursor(pos)) else {
+        return Ok(false);
+    };
+    // The type comes from the catalog (format_type), never from the user.
+    let sql = format!("SELECT $1::text::{} > {now}", ks.cursor.1);
+    Ok(client
+        .query_one(&sql, &[&value])
+        .on(
+            Side::Source,
+            "comparing the watermark with the source's clock",
+        )?
+        .get(0))
 }
 
 /// The cursor value a position starts from, if any.
@@ -73,5 +153,27 @@ pub fn lower_cursor(pos: &Position) -> Option<&str> {
         Position::Start | Position::NullsAfter(_) => None,
         Position::BeforeCursor(v) | Position::AfterCursor(v) => Some(v),
         Position::AfterKey { cursor, .. } => Some(cursor),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_like_cursors_follow_the_source_clock() {
+        assert_eq!(
+            super::clock("timestamp with time zone"),
+            Some("pg_catalog.now()")
+        );
+        assert_eq!(
+            super::clock("timestamp(3) with time zone"),
+            Some("pg_catalog.now()")
+        );
+        assert_eq!(
+            super::clock("timestamp without time zone"),
+            Some("LOCALTIMESTAMP")
+        );
+        assert_eq!(super::clock("date"), Some("CURRENT_DATE"));
+        assert_eq!(super::clock("bigint"), None);
+        assert_eq!(super::clock("numeric(20,0)"), None);
     }
 }

@@ -25,6 +25,17 @@ pub(super) fn plan_new_pass(
     let spec = &job.spec;
     let cursor_type = &job.ks.cursor.1;
     let lower = match lower {
+        Some(l) if bounds::past_clock(src, &job.ks, &l)? => {
+            super::warn(
+                job,
+                &format!(
+                    "source: the watermark ({l}) is past the source's clock: an earlier pgsync followed a \
+                     far-future cursor there, and later changes were not copied; going on from the \
+                     destination's latest row before the clock"
+                ),
+            );
+            bounds::destination_fallback(dst, &spec.table, &job.ks)?
+        }
         Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
         None => bounds::destination_fallback(dst, &spec.table, &job.ks)?,
     };
@@ -40,6 +51,17 @@ pub(super) fn plan_new_pass(
         .filter(|p| running_before.contains(&p.xid))
         .collect();
     let upper = bounds::source_upper(src, &spec.table, &job.ks)?;
+    if let Some(beyond) = bounds::beyond_clock(src, &spec.table, &job.ks)? {
+        super::warn(
+            job,
+            &format!(
+                "source: {} row(s) have a cursor more than a day past the source's clock (the first: {}); \
+                 a pass copies rows up to the source's clock, so they wait until it reaches them — correct \
+                 the values (a sentinel such as 9999-12-31 or infinity?), or choose another cursor column",
+                beyond.rows, beyond.example
+            ),
+        );
+    }
     // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
     let xip = late_commits::running(src)?.into_iter().collect();
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;

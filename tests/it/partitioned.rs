@@ -13,7 +13,7 @@ fn a_table_range_partitioned_by_its_cursor_with_a_default_partition_is_copied_ex
          CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
          CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
          CREATE TABLE events_other PARTITION OF events DEFAULT;
-         INSERT INTO events SELECT g, timestamptz '2025-06-01' + g * interval '17 minutes', 'p' || g
+         INSERT INTO events SELECT g, timestamptz '2024-06-01' + g * interval '17 minutes', 'p' || g
            FROM generate_series(1, 40000) g;
          ANALYZE events;",
     );
@@ -30,14 +30,15 @@ fn a_table_range_partitioned_by_its_cursor_with_a_default_partition_is_copied_ex
         "{err}"
     );
     assert_tables_equal(&src, &dst, "events", "id, updated");
-    // New rows in every partition, the default one included (years past 2026).
+    // The default partition holds the rows before 2025.
+    assert!(dst.scalar_i64("SELECT count(*) FROM events WHERE updated < '2025-01-01'") > 0);
+    // New rows, up to now.
     src.exec(
-        "INSERT INTO events SELECT g, timestamptz '2026-11-01' + (g - 40000) * interval '1 hour', 'n' || g
+        "INSERT INTO events SELECT g, now() - (43001 - g) * interval '1 second', 'n' || g
            FROM generate_series(40001, 43000) g",
     );
     job.run_ok("single", &["--lookback", "0"]);
     assert_tables_equal(&src, &dst, "events", "id, updated");
-    assert!(dst.scalar_i64("SELECT count(*) FROM events WHERE updated >= '2027-01-01'") > 0);
     job.run_ok("verify", &[]);
 }
 

@@ -284,3 +284,48 @@ fn generated_columns_are_computed_by_the_destination_never_written() {
     );
     assert_eq!(other.scalar_i64("SELECT count(*) FROM items"), 0);
 }
+
+#[test]
+fn a_far_future_cursor_does_not_freeze_the_job() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TABLE accounts (id int PRIMARY KEY, updated timestamptz NOT NULL, balance int NOT NULL);
+         CREATE INDEX ON accounts (updated, id);
+         INSERT INTO accounts SELECT g, now() - interval '1 hour' + g * interval '1 millisecond', g
+           FROM generate_series(1, 3000) g;
+         INSERT INTO accounts VALUES (9001, '9999-12-31 23:59:59+00', 1), (9002, 'infinity', 2);",
+    );
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "accounts").with(&["-c", "500"]);
+    job.options.retain(|o| o != "--quiet");
+    let out = job.run_ok("single", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 row(s) have a cursor more than a day past the source's clock")
+            && err.contains("9999-12-31"),
+        "{err}"
+    );
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM accounts"), 3000);
+    let watermark = job.status()["watermark"].as_str().unwrap().to_string();
+    assert!(
+        !watermark.contains("9999") && !watermark.contains("infinity"),
+        "{watermark}"
+    );
+    // Later changes keep flowing: the job is not frozen at 9999 or infinity.
+    src.exec(
+        "UPDATE accounts SET balance = -balance, updated = now() WHERE id % 10 = 0 AND id < 9000",
+    );
+    src.exec("INSERT INTO accounts VALUES (4000, now(), 4000)");
+    job.run_ok("single", &[]);
+    // A job an earlier pgsync froze: its receipts (the state is gone) put the watermark at
+    // infinity. The next pass notices and goes on from the destination's latest row.
+    dst.exec("UPDATE pgsync.receipts SET pass_upper = 'infinity'");
+    std::fs::remove_dir_all(job.state_dir()).unwrap();
+    src.exec(
+        "UPDATE accounts SET balance = balance * 3, updated = now() WHERE id % 7 = 0 AND id < 9000",
+    );
+    let out = job.run_ok("single", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is past the source's clock"), "{err}");
+    src.exec("DELETE FROM accounts WHERE id > 9000");
+    assert_tables_equal(&src, &dst, "accounts", "id");
+}

@@ -24,6 +24,9 @@ pub enum Error {
     /// The local state store failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// `verify` failed: the same error, with advice for a verify instead of a sync.
+    #[error(transparent)]
+    WhileVerifying(Box<Error>),
     /// A pgsync thread panicked (a bug); the work it held is rolled back.
     #[error("{}: a pgsync thread panicked: {what}", side.map_or("worker", Side::name))]
     WorkerPanicked {
@@ -45,6 +48,7 @@ impl Error {
             Error::Catalog(CatalogError::ShapeMismatch { .. }) => Some(Side::Destination),
             Error::Catalog(_) => Some(Side::Source),
             Error::WorkerPanicked { side, .. } => *side,
+            Error::WhileVerifying(e) => e.side(),
             _ => None,
         }
     }
@@ -53,6 +57,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Db(e) | Error::Catalog(CatalogError::Db(e)) => e.is_transient(),
+            Error::WhileVerifying(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -86,6 +91,10 @@ impl Error {
                 CatalogError::Db(_) => unreachable!("handled above"),
             },
             Error::State(e) => e.hint(),
+            Error::WhileVerifying(e) if e.is_transient() => {
+                "run `pgsync verify` again once the server answers (verify changes nothing; it retries a lost connection for --retry-for)".into()
+            }
+            Error::WhileVerifying(e) => e.hint(),
             Error::WorkerPanicked { .. } => {
                 "this is a bug, please report it; `pgsync resume` continues from the last checkpoint".into()
             }

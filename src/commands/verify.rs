@@ -1,6 +1,7 @@
 //! `pgsync verify`: compare, report, and with `--repair` fix the differing rows and compare
 //! again. Exit 0 equal, 1 differences found, 2 could not verify (the diff(1) convention).
 
+use super::retry::{self, Retried};
 use super::Outcome;
 use crate::error::Error;
 use crate::job::open::Databases;
@@ -20,10 +21,39 @@ pub struct VerifyCommand {
     pub json: bool,
 }
 
-/// Runs verify.
+/// Runs verify. A failure names verify in its advice (`Error::WhileVerifying`).
 pub fn run(spec: &JobSpec, cmd: &VerifyCommand) -> Result<Outcome, Error> {
+    verify_and_repair(spec, cmd).map_err(|e| Error::WhileVerifying(Box::new(e)))
+}
+
+/// `attempt`, retried on transient failures (a dropped connection…) for `--retry-for`, as a
+/// sync is; `None`: SIGINT/SIGTERM during a pause.
+fn retried<T>(
+    spec: &JobSpec,
+    attempt: impl FnMut() -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let done = retry::with_retries(
+        &mut retry::RealClock,
+        spec.retry_for,
+        attempt,
+        |e, pause| {
+            let message = format!("{e}; verifying again in {:.1}s", pause.as_secs_f64());
+            crate::runtime::output::note(&spec.output, "warn", &message);
+        },
+    )?;
+    Ok(match done {
+        Retried::Done(value) => Some(value),
+        Retried::Interrupted => None,
+    })
+}
+
+fn verify_and_repair(spec: &JobSpec, cmd: &VerifyCommand) -> Result<Outcome, Error> {
+    // Opening is not retried, as for a sync: a wrong host or password fails at once.
     let db = Databases::open(spec)?;
-    let before = verify::run(spec, &db, &cmd.options)?;
+    let compare = || retried(spec, || verify::run(spec, &db, &cmd.options));
+    let Some(before) = compare()? else {
+        return Ok(Outcome::Interrupted);
+    };
     if !cmd.json {
         print!("{}", report::human(&before, cmd.max_rows));
     }
@@ -35,7 +65,9 @@ pub fn run(spec: &JobSpec, cmd: &VerifyCommand) -> Result<Outcome, Error> {
     }
     let diffs: Vec<_> = before.real_differences().cloned().collect();
     let fixed = repair::repair(&db, &diffs)?;
-    let after = verify::run(spec, &db, &cmd.options)?;
+    let Some(after) = compare()? else {
+        return Ok(Outcome::Interrupted);
+    };
     if cmd.json {
         println!("{}", report::json_repaired(&before, &fixed, &after));
     } else {

@@ -228,3 +228,18 @@ fn user_types_and_types_without_a_hash_get_the_text_hash_and_equal_values_compar
         vec![("different".to_string(), "(7)".to_string())]
     );
 }
+
+#[test]
+fn a_verify_that_loses_its_server_advises_a_verify_not_a_resume() {
+    let src = TestDb::new("src");
+    fixtures::transactions(&src, 100, 10);
+    let unreachable = crate::harness::server::url_for("x").replace(":5432/", ":1/");
+    let job = Pgsync::new(&src.url(), &unreachable, "transactions");
+    let out = job.assert_exit("verify", &["--retry-for", "1"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: connecting to") && err.contains("run `pgsync verify` again"),
+        "{err}"
+    );
+    assert!(!err.contains("pgsync resume"), "{err}");
+}

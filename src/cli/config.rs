@@ -37,7 +37,8 @@ pub fn file_args(
     Ok(extra)
 }
 
-/// `args` with `extra` inserted right after the subcommand's name.
+/// `args` with `extra` inserted right after the subcommand's name (the config file's options,
+/// or SOURCE and DEST from the environment).
 pub fn insert_after_subcommand(
     args: &[OsString],
     sub: &str,

@@ -40,6 +40,49 @@ pub fn parse() -> Cli {
 
 /// `parse` on given arguments (tests).
 pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    parse_with_env(args, &|name| {
+        std::env::var_os(name).filter(|v| !v.is_empty())
+    })
+}
+
+/// `parse_from` with the environment as a function (tests). When SOURCE and DEST are
+/// missing and `PGSYNC_SOURCE` and `PGSYNC_DEST` are set, they stand in for them (so no
+/// connection string, password included, needs to be on the command line): `pgsync single
+/// transactions`.
+pub fn parse_with_env(
+    args: Vec<std::ffi::OsString>,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Cli, clap::Error> {
+    use clap::CommandFactory;
+    match Cli::command().try_get_matches_from(&args) {
+        Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
+            let (Some(source), Some(dest)) = (env("PGSYNC_SOURCE"), env("PGSYNC_DEST")) else {
+                return Err(e);
+            };
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let Some(sub) = args
+                .iter()
+                .skip(1)
+                .find_map(|a| a.to_str().filter(|a| names.iter().any(|n| n == a)))
+            else {
+                return Err(e);
+            };
+            let sub = sub.to_string();
+            with_config(config::insert_after_subcommand(
+                &args,
+                &sub,
+                vec![source, dest],
+            ))
+        }
+        _ => with_config(args),
+    }
+}
+
+/// Parses, then fills what the command line left at its defaults from the `--config` file.
+fn with_config(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().try_get_matches_from(&args)?;
     let Some((sub, sub_matches)) = matches.subcommand() else {
@@ -172,10 +215,11 @@ pub struct VerifyArgs {
 /// SOURCE DEST TABLE [USERNAME] and the options every subcommand shares.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
-    /// Source database name, or a postgres:// URL.
+    /// Source: a database name, a postgres:// URL or a conninfo string ("host=… dbname=…");
+    /// with PGSYNC_SOURCE and PGSYNC_DEST set, both may be left out.
     #[arg(value_name = "SOURCE")]
     pub source: String,
-    /// Destination database name, or a postgres:// URL.
+    /// Destination: a database name, a postgres:// URL or a conninfo string.
     #[arg(value_name = "DEST")]
     pub dest: String,
     /// Table: name or schema.name (same on both sides); quote mixed case: '"MyTable"'.
@@ -293,4 +337,54 @@ pub enum LogFormat {
 
 fn parse_sslmode(text: &str) -> Result<SslMode, String> {
     text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Cli, clap::Error> {
+        let env: Vec<(String, OsString)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        parse_with_env(args.iter().map(OsString::from).collect(), &|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn job(cli: Cli) -> JobArgs {
+        match cli.command {
+            Command::Single(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const BOTH: &[(&str, &str)] = &[
+        ("PGSYNC_SOURCE", "host=src dbname=shop"),
+        ("PGSYNC_DEST", "postgres://w@dst/shop"),
+    ];
+
+    #[test]
+    fn source_and_dest_come_from_the_environment_when_left_out() {
+        let args = job(parse(
+            &["pgsync", "single", "-c", "500", "transactions", "writer"],
+            BOTH,
+        )
+        .unwrap());
+        assert_eq!(args.source, "host=src dbname=shop");
+        assert_eq!(args.dest, "postgres://w@dst/shop");
+        assert_eq!(args.table, "transactions");
+        assert_eq!(args.username_pos.as_deref(), Some("writer"));
+        assert_eq!(args.chunksize, 500);
+    }
+
+    #[test]
+    fn the_command_line_wins_and_both_variables_are_needed() {
+        let args = job(parse(&["pgsync", "single", "a", "b", "t"], BOTH).unwrap());
+        assert_eq!((args.source.as_str(), args.dest.as_str()), ("a", "b"));
+        let one = parse(&["pgsync", "single", "t"], &BOTH[..1]).unwrap_err();
+        assert_eq!(one.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
 }

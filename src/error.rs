@@ -45,7 +45,9 @@ impl Error {
             Error::Catalog(
                 CatalogError::TableMissing { side, .. } | CatalogError::NotATable { side, .. },
             ) => Some(*side),
-            Error::Catalog(CatalogError::ShapeMismatch { .. }) => Some(Side::Destination),
+            Error::Catalog(
+                CatalogError::ShapeMismatch { .. } | CatalogError::TypeMissing { .. },
+            ) => Some(Side::Destination),
             Error::Catalog(_) => Some(Side::Source),
             Error::WorkerPanicked { side, .. } => *side,
             Error::WhileVerifying(e) => e.side(),
@@ -88,6 +90,9 @@ impl Error {
                     "--key must name exactly the columns of a unique, non-partial index whose columns are NOT NULL".into()
                 }
                 CatalogError::ShapeMismatch { .. } => "make the destination table match the source, or drop it and let pgsync create it".into(),
+                CatalogError::TypeMissing { .. } => {
+                    "pgsync creates enums, not other user types: create the type on the destination (pg_dump --schema-only shows its definition), then run again".into()
+                }
                 CatalogError::Db(_) => unreachable!("handled above"),
             },
             Error::State(e) => e.hint(),

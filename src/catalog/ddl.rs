@@ -10,9 +10,15 @@ use crate::db::ident::{literal, quote};
 pub const KEY_LATER: &str = "pgsync: primary key deferred until the first load completes";
 
 /// The statements that create the destination table (and its schema when `create_schema`;
-/// only asked when the schema is missing, since CREATE SCHEMA needs a database privilege).
-/// Without `with_key` the table gets the `KEY_LATER` comment instead of its primary key.
-pub fn create_table_sql(shape: &TableShape, create_schema: bool, with_key: bool) -> String {
+/// only asked when the schema is missing, since CREATE SCHEMA needs a database privilege),
+/// after the schema the `types` it needs (`CREATE TYPE …` statements). Without `with_key`
+/// the table gets the `KEY_LATER` comment instead of its primary key.
+pub fn create_table_sql(
+    shape: &TableShape,
+    create_schema: bool,
+    with_key: bool,
+    types: &[String],
+) -> String {
     let cols: Vec<String> = shape
         .columns
         .iter()
@@ -29,21 +35,24 @@ pub fn create_table_sql(shape: &TableShape, create_schema: bool, with_key: bool)
             )
         })
         .collect();
-    let schema = if create_schema {
+    let mut prelude = if create_schema {
         format!("CREATE SCHEMA {}; ", quote(&shape.table.schema))
     } else {
         String::new()
     };
+    for t in types {
+        prelude += &format!("{t}; ");
+    }
     if with_key {
         format!(
-            "{schema}CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            "{prelude}CREATE TABLE {} ({}, PRIMARY KEY ({}))",
             shape.table.sql(),
             cols.join(", "),
             shape.key_list(None)
         )
     } else {
         format!(
-            "{schema}CREATE TABLE {t} ({}); COMMENT ON TABLE {t} IS {}",
+            "{prelude}CREATE TABLE {t} ({}); COMMENT ON TABLE {t} IS {}",
             cols.join(", "),
             literal(KEY_LATER),
             t = shape.table.sql()

@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod ddl;
+pub mod types;
 
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
@@ -46,6 +47,14 @@ pub enum CatalogError {
         table: QualifiedName,
         /// The columns asked for.
         key: String,
+    },
+    /// The destination lacks a user type the table uses that pgsync does not create.
+    #[error("destination: type {type_name} does not exist{}", statement.as_ref().map_or(String::new(), |s| format!("; create it first: {s}")))]
+    TypeMissing {
+        /// The type, as the source prints it.
+        type_name: String,
+        /// The statement that creates it, when pgsync can tell.
+        statement: Option<String>,
     },
     /// Destination table exists with another structure.
     #[error("destination: table {table} does not match the source: {detail}")]

@@ -2,7 +2,7 @@
 //! every check that can refuse the job (connections, tables, cursor, key, destination
 //! shape) before anything is written anywhere.
 
-use crate::catalog::{self, compare, TableShape};
+use crate::catalog::{self, compare, types, TableShape};
 use crate::db::pool::SidePool;
 use crate::db::Side;
 use crate::error::Error;
@@ -27,6 +27,8 @@ pub struct Job {
     /// Cursor and key columns with types.
     pub ks: KeySpace,
     pub receipts: Receipts,
+    /// Enums the destination lacks, created with the table when pgsync creates it.
+    pub types_to_create: Vec<String>,
     _store: StateStore,
 }
 
@@ -75,6 +77,8 @@ pub struct Databases {
     pub dest_existed: bool,
     /// Cursor and key columns with types.
     pub ks: KeySpace,
+    /// Enums the destination lacks (when pgsync is to create the table).
+    pub types_to_create: Vec<String>,
 }
 
 impl Databases {
@@ -113,6 +117,17 @@ impl Databases {
         if let Some(d) = &dest_shape {
             compare::same_shape(&shape, d)?;
         }
+        // A table pgsync will create needs the user types its columns use: enums are
+        // created with it; any other missing type refuses the job now, before any write.
+        let types_to_create = match &dest_shape {
+            Some(_) => Vec::new(),
+            None => {
+                let mut src = source.get()?;
+                let used = types::used_by(&mut src, &shape)?;
+                drop(src);
+                types::missing_on_destination(&mut dst, &used)?
+            }
+        };
         // Generated columns the destination computes (generated there too, or in the table
         // pgsync will create) are neither read nor written.
         for column in shape.columns.iter_mut().filter(|c| c.generated) {
@@ -166,6 +181,7 @@ impl Databases {
         let dest_existed = dest_shape.is_some();
         shape.has_user_triggers = dest_shape.is_some_and(|d| d.has_user_triggers);
         Ok(Databases {
+            types_to_create,
             source,
             dest,
             shape,
@@ -196,6 +212,7 @@ impl Job {
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
         let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
         let Databases {
+            types_to_create,
             source,
             dest,
             shape,
@@ -214,6 +231,7 @@ impl Job {
             table: spec.receipts_table.clone(),
         };
         Ok(Job {
+            types_to_create,
             spec,
             state,
             source,

@@ -40,7 +40,10 @@ pub(super) fn prepare_destination(
                 .transaction()
                 .on(Side::Destination, "creating the destination table")?;
             let with_key = apply != ApplyMode::AppendKeyLater;
-            txn.batch_execute(&ddl::create_table_sql(&job.shape, !schema_exists, with_key))
+            // With the enums the table uses that the destination lacks: one transaction.
+            let sql =
+                ddl::create_table_sql(&job.shape, !schema_exists, with_key, &job.types_to_create);
+            txn.batch_execute(&sql)
                 .on(Side::Destination, "creating the destination table")?;
             txn.commit()
                 .on(Side::Destination, "creating the destination table")?;

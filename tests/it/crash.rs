@@ -204,12 +204,19 @@ fn sigkill_after_the_destination_commit_reports_the_window_reconciled_from_recei
     fixtures::transactions(&src, 5_000, 100);
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
     kill_at(&job, "after_dest_commit@2");
+    // Window 2 is in the destination, not in the state. Window 1's checkpoint was handed to
+    // the background flusher, which the kill may have beaten (checkpoint-protocol.md: up to
+    // 4 windows per process): the state holds 0 or 1 windows, the receipts 2.
     let status = job.status();
-    assert_eq!(status["pass"]["windows_committed"], 1, "{status}");
+    let checkpointed = status["pass"]["windows_committed"].as_i64().unwrap();
+    assert!(checkpointed == 0 || checkpointed == 1, "{status}");
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM pgsync.receipts"), 2);
     let child = job.spawn("resume", &[], &[]);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
+    // The one slice is moved to its last receipt, whichever of the two the state missed.
     assert_eq!(job.status()["pass"]["windows_reconciled"], 1);
+    assert_tables_equal(&src, &dst, "transactions", "id");
 }
 
 #[test]

@@ -329,3 +329,39 @@ fn a_far_future_cursor_does_not_freeze_the_job() {
     src.exec("DELETE FROM accounts WHERE id > 9000");
     assert_tables_equal(&src, &dst, "accounts", "id");
 }
+
+#[test]
+fn a_created_destination_gets_the_enums_its_columns_use_and_other_missing_types_are_refused_up_front(
+) {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TYPE mood AS ENUM ('sad', 'o''k', 'happy');
+         CREATE TABLE diary (id int PRIMARY KEY, updated timestamptz NOT NULL, today mood, week mood[]);
+         INSERT INTO diary SELECT g, timestamptz '2026-01-01' + g * interval '1 minute',
+           (ARRAY['sad', 'o''k', 'happy']::mood[])[1 + g % 3], ARRAY['happy', 'sad']::mood[]
+           FROM generate_series(1, 2000) g;",
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "diary");
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "diary", "id");
+    let labels = dst.scalar_i64("SELECT count(*) FROM pg_enum WHERE enumtypid = 'mood'::regtype");
+    assert_eq!(labels, 3);
+    job.run_ok("verify", &[]);
+
+    // A domain is not created: refused before anything is written, with the statement.
+    let (src2, dst2) = (TestDb::new("src"), TestDb::new("dst"));
+    src2.exec(
+        "CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+         CREATE TABLE scores (id int PRIMARY KEY, updated timestamptz NOT NULL, score positive);
+         INSERT INTO scores VALUES (1, now(), 5);",
+    );
+    let out = Pgsync::new(&src2.url(), &dst2.url(), "scores").assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: type positive does not exist; create it first: CREATE DOMAIN positive AS integer CHECK ((VALUE > 0))"),
+        "{err}"
+    );
+    let tables = dst2
+        .scalar_i64("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+    assert_eq!(tables, 0);
+}

@@ -77,8 +77,12 @@ fn leaf(
         let a = scope.spawn(|| fetch(src, Side::Source));
         let b = fetch(dst, Side::Destination);
         (
-            a.join()
-                .unwrap_or_else(|_| Err(Error::Usage("verify thread panicked".into()))),
+            a.join().unwrap_or_else(|_| {
+                Err(Error::WorkerPanicked {
+                    side: None,
+                    what: "a verify scan thread".into(),
+                })
+            }),
             b,
         )
     });

@@ -6,6 +6,7 @@
 //! rows are reported as "not yet synced", not as differences); `--all` for the whole table;
 //! `--from/--to` for cursor bounds.
 
+pub mod beyond;
 pub mod checksum;
 pub mod drill;
 pub mod repair;
@@ -294,6 +295,10 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         )?;
     }
     drill::explain_out_of_range(&mut src, &mut dst, &checks, &mut differing_rows)?;
+    // By default every destination row is accounted for, those past the watermark too.
+    if let Some(w) = &watermark {
+        differing_rows.extend(beyond::extra_beyond(&mut src, &mut dst, &checks, w)?);
+    }
     let not_yet_synced = match &watermark {
         Some(w) => {
             let sql = format!(

@@ -42,10 +42,16 @@ pub fn human(r: &VerifyReport, max_rows: usize) -> String {
                 w.window, w.source_rows, w.dest_rows
             ));
         }
+    }
+    // Rows past the watermark that the source lacks are differences no window holds.
+    if !real.is_empty() {
         out.push_str(&format!("differing rows: {}\n", real.len()));
         for d in real.iter().take(max_rows) {
             let kind = match d.kind {
                 RowDiffKind::MissingInDestination => "missing in destination",
+                RowDiffKind::ExtraInDestination if d.window == super::beyond::BEYOND_WATERMARK => {
+                    "extra in destination (past the watermark)"
+                }
                 RowDiffKind::ExtraInDestination => "extra in destination",
                 RowDiffKind::Different => "different",
                 RowDiffKind::ChangedSinceLastPass => "changed since the last pass",

@@ -243,3 +243,35 @@ fn a_verify_that_loses_its_server_advises_a_verify_not_a_resume() {
     );
     assert!(!err.contains("pgsync resume"), "{err}");
 }
+
+#[test]
+fn a_destination_row_past_the_watermark_that_the_source_lacks_is_a_difference() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TABLE accounts (id int PRIMARY KEY, updated bigint NOT NULL, balance int NOT NULL);
+         CREATE INDEX ON accounts (updated, id);
+         INSERT INTO accounts SELECT g, g, g FROM generate_series(1, 5000) g;",
+    );
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "accounts").with(&["--lookback", "0"]);
+    job.run_ok("single", &[]);
+    job.run_ok("verify", &[]);
+    // Past the watermark (5000): one row the source lacks, one the source has but a later
+    // pass has not brought yet (not a difference).
+    dst.exec("INSERT INTO accounts VALUES (90001, 9000, 1)");
+    src.exec("INSERT INTO accounts VALUES (90002, 9001, 2)");
+    dst.exec("INSERT INTO accounts VALUES (90002, 9001, 2)");
+    job.options.retain(|o| o != "--quiet");
+    let out = job.assert_exit("verify", &[], 1);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("extra in destination (past the watermark): key (90001)"),
+        "{text}"
+    );
+    assert!(!text.contains("(90002)"), "{text}");
+    // --repair deletes it, and verify is equal again.
+    job.run_ok("verify", &["--repair"]);
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM accounts WHERE id = 90001"),
+        0
+    );
+}

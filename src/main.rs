@@ -16,6 +16,12 @@ fn main() -> ExitCode {
             );
             ExitCode::from(130)
         }
+        Ok(Outcome::VerifyInterrupted) => {
+            eprintln!(
+                "pgsync: interrupted; run `pgsync verify` again (it only reads; repairs already made are committed)"
+            );
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("pgsync: {e} — {}", e.hint());
             ExitCode::from(2)

@@ -25,8 +25,10 @@ pub enum Outcome {
     Done,
     /// Differences found (verify; exit 1).
     DifferencesFound,
-    /// Stopped by SIGINT/SIGTERM after a clean checkpoint (exit 130).
+    /// Stopped by SIGINT/SIGTERM after a clean checkpoint (exit 130; `resume` continues).
     Interrupted,
+    /// Stopped by SIGINT/SIGTERM with nothing to continue: a verify (exit 130).
+    VerifyInterrupted,
 }
 
 /// Resolves a command's job arguments and installs the logger its output options ask for.

@@ -52,7 +52,7 @@ fn verify_and_repair(spec: &JobSpec, cmd: &VerifyCommand) -> Result<Outcome, Err
     let db = Databases::open(spec)?;
     let compare = || retried(spec, || verify::run(spec, &db, &cmd.options));
     let Some(before) = compare()? else {
-        return Ok(Outcome::Interrupted);
+        return Ok(Outcome::VerifyInterrupted);
     };
     if !cmd.json {
         print!("{}", report::human(&before, cmd.max_rows));
@@ -66,7 +66,7 @@ fn verify_and_repair(spec: &JobSpec, cmd: &VerifyCommand) -> Result<Outcome, Err
     let diffs: Vec<_> = before.real_differences().cloned().collect();
     let fixed = repair::repair(&db, &diffs)?;
     let Some(after) = compare()? else {
-        return Ok(Outcome::Interrupted);
+        return Ok(Outcome::VerifyInterrupted);
     };
     if cmd.json {
         println!("{}", report::json_repaired(&before, &fixed, &after));

@@ -108,7 +108,6 @@ impl Databases {
             &spec.cursor,
             spec.key.as_deref(),
         )?;
-        drop(src);
         let mut dst = dest.get()?;
         let mut dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
         if let (Some(d), Some(key)) = (dest_shape.as_mut(), spec.key.as_deref()) {
@@ -121,13 +120,9 @@ impl Databases {
         // created with it; any other missing type refuses the job now, before any write.
         let types_to_create = match &dest_shape {
             Some(_) => Vec::new(),
-            None => {
-                let mut src = source.get()?;
-                let used = types::used_by(&mut src, &shape)?;
-                drop(src);
-                types::missing_on_destination(&mut dst, &used)?
-            }
+            None => types::missing_on_destination(&mut dst, &types::used_by(&mut src, &shape)?)?,
         };
+        drop(src);
         // Generated columns the destination computes (generated there too, or in the table
         // pgsync will create) are neither read nor written.
         for column in shape.columns.iter_mut().filter(|c| c.generated) {

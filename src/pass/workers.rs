@@ -86,6 +86,13 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> Error {
     Error::WorkerPanicked { side: None, what }
 }
 
+/// How a worker reads: ahead, on a thread per slice (cursor and key columns' positions and
+/// types), or in turn on its own source connection (types the read-ahead cannot print).
+enum Reading {
+    Ahead(Vec<(usize, Type)>),
+    InTurn(Box<crate::db::pool::Conn>),
+}
+
 /// What every worker shares.
 struct Worker<'w, 'a, 'p> {
     job: &'a Job,
@@ -113,17 +120,17 @@ impl Worker<'_, '_, '_> {
         staging::create(&mut dest, &job.shape)?;
         // Read-ahead needs built-in cursor and key types; otherwise the worker reads each
         // window on a source connection of its own, then applies it.
-        let watched = copy::watched_columns(&job.shape, &job.ks);
-        let mut own_source = match watched {
-            Some(_) => None,
-            None => Some(job.source.get()?),
+        let mut reading = match copy::watched_columns(&job.shape, &job.ks) {
+            Some(watched) => Reading::Ahead(watched),
+            None => Reading::InTurn(Box::new(job.source.get()?)),
         };
         while let Some(index) = self.shared.take_slice() {
             let end = loop {
-                let mut reader = match (&watched, own_source.as_mut()) {
-                    (_, Some(source)) => WindowReader::InTurn(source),
-                    (Some(watched), None) => WindowReader::Ahead(self.read_ahead(index, watched)?),
-                    (None, None) => unreachable!("a worker without read-ahead has a source"),
+                let mut reader = match &mut reading {
+                    Reading::Ahead(watched) => {
+                        WindowReader::Ahead(self.read_ahead(index, watched)?)
+                    }
+                    Reading::InTurn(source) => WindowReader::InTurn(source),
                 };
                 let end = copy_slice(
                     job,

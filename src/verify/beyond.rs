@@ -23,13 +23,7 @@ pub fn extra_beyond(
     watermark: &str,
 ) -> Result<Vec<RowDiff>, Error> {
     let table = checks.shape.table.sql();
-    let key_values = checks
-        .ks
-        .key
-        .iter()
-        .map(|(n, _)| format!("a.{}::text", quote(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let key_values = checks.key_values();
     let beyond = format!(
         "SELECT {}, {key_values} FROM {table} a WHERE a.{} > {}",
         checks.key_text(),

@@ -107,6 +107,16 @@ impl Checksums<'_> {
         )
     }
 
+    /// The key columns as text, one expression each (table alias `a`).
+    pub fn key_values(&self) -> String {
+        self.ks
+            .key
+            .iter()
+            .map(|(n, _)| format!("a.{}::text", quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Window number of a row.
     pub fn window_of(&self) -> String {
         let c = self.cursor();
@@ -207,13 +217,7 @@ impl Checksums<'_> {
 
     /// Every row of a node: key text, key values, cursor, hash.
     pub fn rows_sql(&self, node: &Node) -> String {
-        let keys = self
-            .ks
-            .key
-            .iter()
-            .map(|(n, _)| format!("a.{}::text", quote(n)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let keys = self.key_values();
         format!(
             "SELECT {}, ARRAY[{keys}], {}::text, ({})::text FROM {} a WHERE {}",
             self.key_text(),

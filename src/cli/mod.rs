@@ -304,10 +304,11 @@ pub struct JobArgs {
     /// statement_timeout for source queries, in seconds.
     #[arg(env = "PGSYNC_STATEMENT_TIMEOUT", long, default_value_t = 300)]
     pub statement_timeout: u64,
-    /// Overlap re-read below the watermark each pass, for transactions that commit late:
+    /// Overlap re-read below the watermark each pass, for clock skew between writers that set
+    /// the cursor from their own clocks (transactions open at a plan are held back anyway):
     /// an interval for date/time cursors, milliseconds for numeric (epoch-ms) cursors; 0 disables.
-    /// Examples: 5min, 90s, 250ms, 1h.
-    #[arg(env = "PGSYNC_LOOKBACK", long, default_value = "5min", value_parser = parse_duration)]
+    /// Examples: 5s, 90s, 250ms, 5min.
+    #[arg(env = "PGSYNC_LOOKBACK", long, default_value = "5s", value_parser = parse_duration)]
     pub lookback: std::time::Duration,
     /// Keep retrying transient failures (lost connections, server restarts, conflicts) for this many seconds.
     #[arg(env = "PGSYNC_RETRY_FOR", long, default_value_t = 300)]

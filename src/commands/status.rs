@@ -78,9 +78,19 @@ fn human(v: &StatusView) -> String {
         ));
     }
     if !v.pending_transactions.is_empty() {
+        let shown: Vec<&str> = v
+            .pending_transactions
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        let more = v.pending_transactions.len().saturating_sub(shown.len());
         out.push_str(&format!(
-            "held back:  {} source transaction(s) open or committed since the last snapshot (late commits)\n",
-            v.pending_transactions.len()
+            "held back:  {} source transaction(s) running at a plan, not yet seen finished ({}{}): \
+             the next pass starts at or below their floor (late commits)\n",
+            v.pending_transactions.len(),
+            shown.join(", "),
+            if more > 0 { format!(", {more} more") } else { String::new() }
         ));
     }
     if let Some(c) = &v.connections {

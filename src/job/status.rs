@@ -25,7 +25,7 @@ pub struct StatusView {
     /// Last error reported by a run.
     pub last_error: Option<String>,
     /// Source transactions holding the next pass's start back (late commits).
-    pub pending_transactions: Vec<u64>,
+    pub pending_transactions: Vec<String>,
     /// How each side was connected on the last run (sslmode asked, encryption the server
     /// reported).
     pub connections: Option<Connections>,
@@ -124,7 +124,12 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
             finished_unix: l.finished_unix,
         }),
         last_error: state.last_error()?,
-        pending_transactions: state.holdback()?.pending.iter().map(|p| p.xid).collect(),
+        pending_transactions: state
+            .holdback()?
+            .pending
+            .iter()
+            .map(|p| crate::keyspace::late_commits::describe(p.xid))
+            .collect(),
         connections: state.connections()?,
         running: None,
     })

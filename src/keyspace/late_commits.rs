@@ -2,17 +2,22 @@
 //! alone misses a row whose transaction was open while a pass read its range and committed
 //! afterwards with a cursor below the next pass's start. So:
 //!
-//! 1. when a pass is planned, after its upper bound is read, pgsync records the source
-//!    transactions running at that moment (every transaction with an xid holds a lock on it:
-//!    `pg_locks`, readable by any role — `pg_current_snapshot()` does not list a running
-//!    transaction whose xid is at or above the snapshot's xmax);
+//! 1. when a pass is planned, after its upper bound is read, pgsync records the transactions
+//!    of the source table's database running at that moment — every one, written yet or not
+//!    (each holds a lock on its virtual transaction id, and on its xid once it has one:
+//!    `pg_locks`, readable by any role; `pg_current_snapshot()` does not list a running
+//!    transaction whose xid is at or above the snapshot's xmax), plus prepared ones;
 //! 2. when the pass finishes, each of them becomes *pending* with a floor = the pass's lower
 //!    bound (it may have committed rows after their window was read, or may still do so);
 //! 3. the next pass checks the pending ones *before* reading its upper bound: it starts no
 //!    later than the floor of every pending transaction; finished ones (visible to all of
 //!    its windows) are dropped, running ones are kept and checked again next time;
-//! 4. every lower bound taken from a watermark is moved back by `--lookback`, for
-//!    transactions that began after the previous pass was planned.
+//! 4. every lower bound taken from a watermark is moved back by `--lookback`, for clock skew
+//!    between writers that set the cursor from their clocks: a transaction that began after
+//!    the previous plan writes cursors from a clock at least that plan's max cursor.
+//!
+//! Transactions are kept as 64-bit tokens: an xid as itself (below 2^32), a virtual
+//! transaction id `b/n` as `2^63 | b << 32 | n` (see [`vxid_token`], [`describe`]).
 
 use super::Position;
 use crate::db::{DbError, PgResultExt, Side};
@@ -23,22 +28,59 @@ use std::time::Duration;
 /// A source transaction that may still bring rows below the watermark.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingTx {
-    /// Transaction id (32-bit, as `pg_locks` shows it).
+    /// The transaction's token: an xid or a virtual transaction id ([`describe`]).
     pub xid: u64,
     /// No pass may start after this position until the transaction has been seen finished.
     pub floor: Position,
 }
 
-/// The transactions (with an xid) running on the source's cluster now.
+const VIRTUAL: u64 = 1 << 63;
+
+/// The token of a virtual transaction id as `pg_locks` shows it (`backend/local`).
+pub fn vxid_token(vxid: &str) -> Option<u64> {
+    let (backend, local) = vxid.split_once('/')?;
+    let backend: u32 = backend.parse().ok().filter(|b| *b < 1 << 31)?;
+    let local: u32 = local.parse().ok()?;
+    Some(VIRTUAL | u64::from(backend) << 32 | u64::from(local))
+}
+
+/// A token as people read it: `xid:1234` or `vxid:3/17`.
+pub fn describe(token: u64) -> String {
+    if token & VIRTUAL == 0 {
+        format!("xid:{token}")
+    } else {
+        format!("vxid:{}/{}", (token & !VIRTUAL) >> 32, token & 0xffff_ffff)
+    }
+}
+
+/// Every transaction of this database's sessions (other than this session and the job's
+/// own read-only source sessions, which share its application_name) and of autovacuum
+/// where the role may see which sessions are autovacuum. Sessions of other databases
+/// cannot write this database's rows.
+const RUNNING: &str = "\
+    SELECT l.virtualxid, l.transactionid::text::bigint \
+    FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+    WHERE l.locktype IN ('virtualxid', 'transactionid') AND l.mode = 'ExclusiveLock' AND l.granted \
+      AND a.datname = current_database() AND l.pid <> pg_backend_pid() \
+      AND a.application_name IS DISTINCT FROM current_setting('application_name') \
+      AND coalesce(a.backend_type, '') NOT IN ('autovacuum worker', 'walsender') \
+    UNION ALL \
+    SELECT NULL, transaction::text::bigint FROM pg_catalog.pg_prepared_xacts \
+    WHERE database = current_database()";
+
+/// The transactions running now in the source table's database ([`RUNNING`]), as tokens.
 pub fn running(client: &mut postgres::Client) -> Result<BTreeSet<u64>, DbError> {
     let rows = client
-        .query(
-            "SELECT DISTINCT transactionid::text::bigint FROM pg_catalog.pg_locks \
-             WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted",
-            &[],
-        )
+        .query(RUNNING, &[])
         .on(Side::Source, "listing running source transactions")?;
-    Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let vxid: Option<&str> = r.get(0);
+            let xid: Option<i64> = r.get(1);
+            vxid.and_then(vxid_token).or(xid.map(|x| x as u64))
+        })
+        .collect())
 }
 
 /// How a lookback applies to a cursor type: an interval for date/time types, a number of
@@ -119,5 +161,17 @@ mod tests {
         assert_eq!(lookback_expr("numeric(20,0)", five).unwrap(), "300000");
         assert_eq!(lookback_expr("uuid", five), None);
         assert_eq!(lookback_expr("bigint", Duration::ZERO), None);
+    }
+
+    #[test]
+    fn virtual_and_plain_transaction_ids_keep_apart_and_read_back() {
+        let v = vxid_token("3/4294967295").unwrap();
+        assert!(v > u64::from(u32::MAX));
+        assert_eq!(describe(v), "vxid:3/4294967295");
+        assert_eq!(describe(4_000_000_000), "xid:4000000000");
+        assert_ne!(vxid_token("0/7"), Some(7));
+        for bad in ["", "3", "3/", "/4", "-1/5", "3/x", "2147483648/1"] {
+            assert_eq!(vxid_token(bad), None, "{bad}");
+        }
     }
 }

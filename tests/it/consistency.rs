@@ -59,9 +59,10 @@ fn the_holdback_keeps_a_long_transaction_in_reach_when_the_watermark_races_past_
     fixtures::transactions(&src, 10_000, 100);
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "2000"]);
     job.run_ok("single", &[]);
-    let (mut open, key) = open_transaction_with_old_row(&src, 60_000);
+    // A writer's cursor from its clock: at the max cursor of the last plan, not below it.
+    let (mut open, key) = open_transaction_with_old_row(&src, 0);
     // Three passes while it stays open, the max cursor jumping an hour each time: far past
-    // the 5-minute lookback, so only the holdback can still reach the row.
+    // the lookback, so only the holdback can still reach the row.
     for _ in 0..3 {
         jump(&src, 100);
         job.run_ok("single", &[]);
@@ -87,9 +88,75 @@ fn the_holdback_keeps_a_long_transaction_in_reach_when_the_watermark_races_past_
             .as_array()
             .unwrap()
             .iter()
-            .any(|x| x.as_i64() == Some(xid)),
+            .any(|x| x.as_str() == Some(&format!("xid:{xid}"))),
         "{pending}"
     );
+}
+
+#[test]
+fn a_transaction_that_had_not_written_when_the_pass_was_planned_is_caught() {
+    // Like `updated = now()`: the cursor is the transaction's start, taken before the pass,
+    // and the write comes after the pass has read that range. No lookback to help.
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 5_000, 100);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "-c",
+        "1000",
+        "--lookback",
+        "0",
+    ]);
+    let mut open = src.client();
+    open.batch_execute("BEGIN; SELECT 1").unwrap();
+    job.run_ok("single", &[]);
+    assert!(job.status()["pending_transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t.as_str().unwrap().starts_with("vxid:")));
+    let key: String = open
+        .query_one(
+            "INSERT INTO transactions SELECT gen_random_uuid(), gen_random_uuid(), 1, max(updated) - 5, NULL, 7, 'STARTED-EARLY'
+             FROM transactions RETURNING id::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    open.batch_execute("COMMIT").unwrap();
+    fixtures::churn(&src, 50, 97);
+    job.run_ok("single", &[]);
+    assert!(
+        has_row(&dst, &key),
+        "the row of a transaction that wrote late was lost"
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
+#[test]
+fn transactions_of_other_databases_do_not_hold_a_pass_back() {
+    let (src, dst, other) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("other"));
+    fixtures::transactions(&src, 6_000, 100);
+    other.exec("CREATE TABLE busy (n int)");
+    let mut writer = other.client();
+    writer
+        .batch_execute("BEGIN; INSERT INTO busy VALUES (1)")
+        .unwrap();
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
+        "-c",
+        "1000",
+        "--lookback",
+        "0",
+    ]);
+    job.run_ok("single", &[]);
+    assert_eq!(job.status()["pending_transactions"], serde_json::json!([]));
+    src.exec(
+        "INSERT INTO transactions SELECT gen_random_uuid(), gen_random_uuid(), 1, (SELECT max(updated) FROM transactions) + g, NULL, 1, 'NEW'
+         FROM generate_series(1, 40) g",
+    );
+    job.run_ok("single", &[]);
+    // Only the new rows: the whole first load is not read again for the other database's writer.
+    assert_eq!(job.status()["last_pass"]["rows_read"], 40);
+    writer.batch_execute("ROLLBACK").unwrap();
+    assert_tables_equal(&src, &dst, "transactions", "id");
 }
 
 #[test]
@@ -109,7 +176,7 @@ fn an_aborted_transaction_releases_the_holdback() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|x| x.as_i64() == Some(xid)),
+            .any(|x| x.as_str() == Some(&format!("xid:{xid}"))),
         "{pending}"
     );
     open.batch_execute("ROLLBACK").unwrap();
@@ -120,7 +187,7 @@ fn an_aborted_transaction_releases_the_holdback() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|x| x.as_i64() == Some(xid)),
+            .any(|x| x.as_str() == Some(&format!("xid:{xid}"))),
         "{pending}"
     );
     assert!(!has_row(&dst, &key));

@@ -70,8 +70,9 @@ pub fn add_key_sql(shape: &TableShape) -> String {
 }
 
 /// Removes the older copies of rows appended twice during a load without key (a row whose
-/// cursor moved forward mid-load is read again at its new position): the copy with the
-/// larger cursor — or the NULL one, read last — is the newer and stays.
+/// cursor moved forward mid-load is read again at its new position; in a load by blocks, a
+/// row an update moved to a later block): the copy with the larger cursor — or the NULL one,
+/// read last — is the newer and stays; of copies with equal cursors, the one appended last.
 pub fn dedupe_sql(shape: &TableShape, cursor: &str) -> String {
     let on = shape
         .primary_key
@@ -81,7 +82,8 @@ pub fn dedupe_sql(shape: &TableShape, cursor: &str) -> String {
         .join(" AND ");
     let c = quote(cursor);
     format!(
-        "DELETE FROM {t} a USING {t} b WHERE {on} AND (a.{c} < b.{c} OR (a.{c} IS NOT NULL AND b.{c} IS NULL))",
+        "DELETE FROM {t} a USING {t} b WHERE {on} AND (a.{c} < b.{c} OR (a.{c} IS NOT NULL AND b.{c} IS NULL) \
+         OR (a.{c} IS NOT DISTINCT FROM b.{c} AND a.ctid < b.ctid))",
         t = shape.table.sql()
     )
 }

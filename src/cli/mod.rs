@@ -270,9 +270,14 @@ pub struct JobArgs {
     /// Key of the client certificate (PEM) [default: PGSSLKEY].
     #[arg(long, value_name = "FILE")]
     pub sslkey: Option<String>,
-    /// Rows per destination transaction (= rows per window unless --window-size is given).
-    #[arg(env = "PGSYNC_CHUNKSIZE", short = 'c', long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub chunksize: u64,
+    /// Rows per destination transaction, fixed (= rows per window unless --window-size is
+    /// given). Without it, windows are sized by time (--window-target), from 10,000 rows.
+    #[arg(env = "PGSYNC_CHUNKSIZE", short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunksize: Option<u64>,
+    /// Work per window when no fixed size is given: windows grow or shrink (1,000 to 2,000,000
+    /// rows, at most 256 MiB) to take about this long at the rate of the last ones.
+    #[arg(env = "PGSYNC_WINDOW_TARGET", long, default_value = "2s", value_parser = parse_duration)]
+    pub window_target: std::time::Duration,
     /// Seconds between passes in `continuous`.
     #[arg(env = "PGSYNC_DELAY", short = 'd', long, default_value_t = 5)]
     pub delay: u64,
@@ -292,9 +297,13 @@ pub struct JobArgs {
     /// Throttle: read at most this many rows per second from the source.
     #[arg(env = "PGSYNC_MAX_RATE", long, value_name = "ROWS_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rate: Option<u64>,
-    /// Rows per window [default: --chunksize].
+    /// Rows per window, fixed [default: --chunksize, or sized by time].
     #[arg(env = "PGSYNC_WINDOW_SIZE", long, value_parser = clap::value_parser!(u64).range(1..))]
     pub window_size: Option<u64>,
+    /// Read a first load (a pass from the start) in (cursor, key) order like every later pass,
+    /// not by heap block ranges (TID range scans, PostgreSQL 14+).
+    #[arg(env = "PGSYNC_NO_BLOCK_SCAN", long)]
+    pub no_block_scan: bool,
     /// Approximate rows per slice (planning unit, from planner statistics).
     #[arg(env = "PGSYNC_SLICE_ROWS", long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub slice_rows: u64,
@@ -378,7 +387,7 @@ mod tests {
         assert_eq!(args.dest, "postgres://w@dst/shop");
         assert_eq!(args.table, "transactions");
         assert_eq!(args.username_pos.as_deref(), Some("writer"));
-        assert_eq!(args.chunksize, 500);
+        assert_eq!(args.chunksize, Some(500));
     }
 
     #[test]

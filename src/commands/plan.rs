@@ -12,7 +12,8 @@ use crate::state::records::ApplyMode;
 
 /// Prints the plan of the next pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
-    let window_rows = spec.window_rows.max(1);
+    let window_rows = spec.first_window_rows().max(1);
+    let (spec_window, target) = (spec.window_rows, spec.window_target);
     let jobs = spec.jobs;
     let job = Job::open(spec)?;
     let preview = pass::preview(&job)?;
@@ -52,9 +53,16 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
         .collect();
     let rows: u64 = left.iter().map(|(_, (s, _))| s.estimated_rows).sum();
     println!(
-        "estimate:   ~{rows} rows in {} slice(s), ~{} window(s) of {window_rows} rows",
+        "estimate:   ~{rows} rows in {} slice(s), {}",
         left.len(),
-        rows.div_ceil(window_rows)
+        match spec_window {
+            Some(_) => format!(
+                "~{} window(s) of {window_rows} rows",
+                rows.div_ceil(window_rows)
+            ),
+            None =>
+                format!("windows of about {target:?} of work each (the first {window_rows} rows)"),
+        }
     );
     if jobs > 1 {
         println!(
@@ -66,6 +74,14 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
         let extent = match &s.kind {
             SliceKind::Range { upper } => format!("{} .. cursor <= {upper}", progress.position),
             SliceKind::NullCursor => "rows whose cursor IS NULL".to_string(),
+            SliceKind::Blocks {
+                end,
+                rows_per_block,
+                ..
+            } => format!(
+                "{} .. heap block {end} (first load by block ranges, ~{rows_per_block} rows a block)",
+                progress.position
+            ),
         };
         println!("  slice {i}: ~{} rows, {extent}", s.estimated_rows);
     }

@@ -14,6 +14,7 @@ pub mod staging;
 pub mod tail;
 pub mod upsert;
 pub mod window_end;
+pub mod window_size;
 
 use crate::catalog::TableShape;
 use crate::db::txn::Txn;
@@ -35,8 +36,8 @@ pub struct WindowPlan<'a> {
     pub ks: &'a KeySpace,
     /// The statement that moves the staging table's rows into the target.
     pub upsert_sql: &'a str,
-    /// Rows per window at most.
-    pub window_rows: u64,
+    /// Rows of the next window (fixed, or sized by time).
+    pub window: &'a std::sync::Arc<window_size::WindowSize>,
 }
 
 /// What staging a window gave.
@@ -83,7 +84,8 @@ pub fn stage_window<'d>(
     from: &Position,
     kind: &SliceKind,
 ) -> Result<Staged<'d>, Error> {
-    let copy_sql = source::window_copy_sql(plan.shape, plan.ks, from, kind, plan.window_rows);
+    let limit = plan.window.rows();
+    let copy_sql = source::window_copy_sql(plan.shape, plan.ks, from, kind, limit);
     let watched = match mode {
         ApplyMode::Upsert => None,
         _ => watched_columns(plan.shape, plan.ks),
@@ -93,10 +95,10 @@ pub fn stage_window<'d>(
         let Piped::Rows(rows) = staging::stage(source, &mut *txn, &copy_sql, plan.shape)? else {
             return Ok(Staged::Interrupted);
         };
-        let (end, slice_done) = window_end(kind, from, rows, plan.window_rows, || {
+        let (end, slice_done) = window_end(kind, from, rows, limit, || {
             staging::last_position(&mut *txn, plan.ks, kind)
         })?;
-        return written(txn, plan, rows, end, slice_done, false);
+        return written(txn, plan, (rows, 0), end, slice_done, false);
     };
     let mut tail = TailTracker::new(watched.iter().map(|(i, _)| *i).collect());
     let copy_in = copy_in_sql(&plan.shape.table.sql(), plan.shape);
@@ -104,11 +106,11 @@ pub fn stage_window<'d>(
     else {
         return Ok(Staged::Interrupted);
     };
-    let (end, slice_done) = window_end(kind, from, rows, plan.window_rows, || {
+    let (end, slice_done) = window_end(kind, from, rows, limit, || {
         let printer = PositionPrinter::prepare(&mut txn, Side::Destination, &watched)?;
         printer.after_last_row(&mut txn, plan.ks, kind, &tail)
     })?;
-    written(txn, plan, rows, end, slice_done, true)
+    written(txn, plan, (rows, 0), end, slice_done, true)
 }
 
 /// Stages the next window as the read-ahead thread delivers it: the same transaction as
@@ -130,10 +132,14 @@ pub fn stage_streamed<'d>(
     let mut writer = txn
         .copy_in(&copy_in_sql(&target, plan.shape))
         .on(Side::Destination, doing)?;
+    let mut bytes = 0u64;
     let (rows, end, slice_done) = loop {
         match reader.recv() {
-            FromReader::Data(bytes) => std::io::Write::write_all(&mut writer, &bytes)
-                .map_err(|e| staging::classify_io(Side::Destination, doing, e))?,
+            FromReader::Data(chunk) => {
+                bytes += chunk.len() as u64;
+                std::io::Write::write_all(&mut writer, &chunk)
+                    .map_err(|e| staging::classify_io(Side::Destination, doing, e))?
+            }
             FromReader::End {
                 rows,
                 end,
@@ -148,7 +154,7 @@ pub fn stage_streamed<'d>(
         copied, rows,
         "the destination took every row the reader counted"
     );
-    written(txn, plan, rows, end, slice_done, appended)
+    written(txn, plan, (rows, bytes), end, slice_done, appended)
 }
 
 fn copy_in_sql(target: &str, shape: &TableShape) -> String {
@@ -163,7 +169,7 @@ fn copy_in_sql(target: &str, shape: &TableShape) -> String {
 fn written<'d>(
     mut txn: Txn<'d>,
     plan: &WindowPlan<'_>,
-    rows_read: u64,
+    (rows_read, bytes): (u64, u64),
     end: Position,
     slice_done: bool,
     appended: bool,
@@ -179,6 +185,7 @@ fn written<'d>(
         rows_written,
         end,
         slice_done,
+        bytes,
     };
     Ok(Staged::Ready(StagedWindow::new(txn, outcome)))
 }

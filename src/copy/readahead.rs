@@ -57,7 +57,8 @@ pub struct ReadPlan {
     pub start_slice: usize,
     /// Position to start after.
     pub start: Position,
-    pub window_rows: u64,
+    /// Rows of the next window, read as each window starts.
+    pub window: Arc<super::window_size::WindowSize>,
     /// Column index and type of the cursor and key columns.
     pub watched: Vec<(usize, Type)>,
     /// Readers running at once (`--jobs`): they share the read-ahead memory.
@@ -125,7 +126,8 @@ fn read_all(
             return Ok(());
         }
         let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
-        match read_window(src, plan, &pos, &slice.kind, &mut tail, tx)? {
+        let limit = plan.window.rows();
+        match read_window(src, plan, (&pos, limit), &slice.kind, &mut tail, tx)? {
             Read::Ended => {}
             Read::Interrupted => {
                 let _ = tx.send(FromReader::Interrupted);
@@ -134,7 +136,7 @@ fn read_all(
             Read::Abandoned => return Ok(()),
         }
         let rows = tail.rows();
-        let (end, slice_done) = window_end(&slice.kind, &pos, rows, plan.window_rows, || {
+        let (end, slice_done) = window_end(&slice.kind, &pos, rows, limit, || {
             printer.after_last_row(src, &plan.ks, &slice.kind, &tail)
         })?;
         let msg = FromReader::End {
@@ -172,13 +174,13 @@ enum Read {
 fn read_window(
     src: &mut postgres::Client,
     plan: &ReadPlan,
-    from: &Position,
+    (from, limit): (&Position, u64),
     kind: &SliceKind,
     tail: &mut TailTracker,
     tx: &SyncSender<FromReader>,
 ) -> Result<Read, Error> {
     let doing = "reading a window";
-    let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, plan.window_rows);
+    let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, limit);
     let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
     // Room for one more row past CHUNK, so that a chunk is not reallocated.
     let capacity = CHUNK + 16 * 1024;

@@ -20,6 +20,8 @@ pub struct WindowOutcome {
     pub end: Position,
     /// The window exhausted its slice.
     pub slice_done: bool,
+    /// Bytes of binary COPY it carried (0: not measured on this path).
+    pub bytes: u64,
 }
 
 /// A window's rows in an open destination transaction.

@@ -10,7 +10,8 @@ use postgres::types::{ToSql, Type};
 /// The end of a window that read `rows` of at most `limit` rows after `from`, and whether it
 /// exhausted its slice. A short window ends its slice: a range slice ends at its upper bound
 /// (rows up to it are all read), an empty NULL-cursor window stays where it was; otherwise
-/// the window ends after its last row, which `last_row` reads (only then).
+/// the window ends after its last row, which `last_row` reads (only then). A block window
+/// ends at its last block whatever it read.
 pub fn window_end<E>(
     kind: &SliceKind,
     from: &Position,
@@ -18,6 +19,12 @@ pub fn window_end<E>(
     limit: u64,
     last_row: impl FnOnce() -> Result<Position, E>,
 ) -> Result<(Position, bool), E> {
+    if let Some((_, end)) = KeySpace::block_window(from, kind, limit) {
+        let SliceKind::Blocks { end: last, .. } = kind else {
+            unreachable!("block_window is Some only for block slices")
+        };
+        return Ok((Position::AtBlock(end), end >= *last));
+    }
     let slice_done = rows < limit;
     let end = match (slice_done, kind) {
         (true, SliceKind::Range { upper }) => Position::AfterCursor(upper.clone()),
@@ -114,6 +121,19 @@ mod tests {
         let (end, done) = window_end(&SliceKind::NullCursor, &from, 0, 5, never).unwrap();
         assert_eq!(end, from);
         assert!(done);
+    }
+
+    #[test]
+    fn a_block_window_ends_at_its_blocks_however_many_rows_it_read() {
+        let kind = SliceKind::Blocks {
+            end: 10,
+            rows_per_block: 2,
+            upper: None,
+        };
+        let (end, done) = window_end(&kind, &Position::AtBlock(4), 0, 8, never).unwrap();
+        assert_eq!((end, done), (Position::AtBlock(8), false));
+        let (end, done) = window_end(&kind, &Position::AtBlock(8), 9, 8, never).unwrap();
+        assert_eq!((end, done), (Position::AtBlock(10), true));
     }
 
     #[test]

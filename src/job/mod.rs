@@ -24,10 +24,14 @@ pub struct JobSpec {
     /// Table (same name on both sides).
     pub table: QualifiedName,
     pub cursor: String,
-    /// Rows per window (= per destination transaction).
-    pub window_rows: u64,
+    /// Rows per window (= per destination transaction) when fixed; `None`: sized by time.
+    pub window_rows: Option<u64>,
+    /// Work per window when sized by time.
+    pub window_target: Duration,
     /// Approximate rows per slice.
     pub slice_rows: u64,
+    /// A pass from the start reads heap block ranges (not `--no-block-scan`).
+    pub block_scan: bool,
     /// Pause between passes in continuous mode.
     pub delay: Duration,
     pub state_dir: PathBuf,
@@ -53,6 +57,21 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// The window size a pass starts with.
+    pub fn window_size(&self) -> crate::copy::window_size::WindowSize {
+        use crate::copy::window_size::WindowSize;
+        match self.window_rows {
+            Some(rows) => WindowSize::fixed(rows),
+            None => WindowSize::by_time(self.window_target),
+        }
+    }
+
+    /// Rows of a pass's first window.
+    pub fn first_window_rows(&self) -> u64 {
+        self.window_rows
+            .unwrap_or(crate::copy::window_size::FIRST_WINDOW_ROWS)
+    }
+
     /// Resolves arguments (flags > PG* variables > defaults).
     pub fn resolve(args: &JobArgs, env: &dyn Env) -> Result<Self, Error> {
         let user = match (&args.username_pos, &args.username) {
@@ -126,8 +145,10 @@ impl JobSpec {
             dest,
             table,
             cursor,
-            window_rows: args.window_size.unwrap_or(args.chunksize),
+            window_rows: args.window_size.or(args.chunksize),
+            window_target: args.window_target,
             slice_rows: args.slice_rows,
+            block_scan: !args.no_block_scan,
             delay: Duration::from_secs(args.delay),
             state_dir: args.state_dir.clone(),
             receipts_table,

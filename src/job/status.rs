@@ -92,7 +92,6 @@ pub struct LastPassView {
 
 /// Builds the status from the job's records.
 pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> {
-    let window_rows = spec.window_rows.max(1);
     Ok(StatusView {
         job: spec.identity.clone(),
         job_id: spec.job_id.clone(),
@@ -102,9 +101,13 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
             slices_done: p.slices_done(),
             slices_total: p.slices.len(),
             windows_committed: p.windows_committed,
+            // Windows sized by time: as large as the pass's windows so far.
             windows_estimated: p
                 .estimated_rows()
-                .div_ceil(window_rows)
+                .div_ceil(match p.windows_committed {
+                    0 => spec.first_window_rows().max(1),
+                    n => (p.rows_read / n).max(1),
+                })
                 .max(p.windows_committed),
             rows_read: p.rows_read,
             rows_estimated: p.estimated_rows(),

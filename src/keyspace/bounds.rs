@@ -150,7 +150,7 @@ pub fn past_clock(
 /// The cursor value a position starts from, if any.
 pub fn lower_cursor(pos: &Position) -> Option<&str> {
     match pos {
-        Position::Start | Position::NullsAfter(_) => None,
+        Position::Start | Position::NullsAfter(_) | Position::AtBlock(_) => None,
         Position::BeforeCursor(v) | Position::AfterCursor(v) => Some(v),
         Position::AfterKey { cursor, .. } => Some(cursor),
     }

@@ -132,7 +132,9 @@ pub fn earliest(
     let mut values = Vec::new();
     for p in std::iter::once(&base).chain(floors) {
         match p {
-            Position::Start | Position::NullsAfter(_) => return Ok(Position::Start),
+            Position::Start | Position::NullsAfter(_) | Position::AtBlock(_) => {
+                return Ok(Position::Start)
+            }
             Position::BeforeCursor(v)
             | Position::AfterCursor(v)
             | Position::AfterKey { cursor: v, .. } => values.push(v.clone()),

@@ -1,8 +1,10 @@
 //! The plan of one pass as plain, serde-able data: positions in the (cursor, primary key)
-//! key space, slices of that space, and the key space's SQL. Only `bounds`, `slices` and
-//! `late_commits` query a database (the source, read-only; the destination for the
+//! key space (or in the heap's blocks, for a first load), slices of that space, and their
+//! SQL. Only `bounds`, `slices`, `blocks`
+//! and `late_commits` query a database (the source, read-only; the destination for the
 //! fallback lower bound); the rest is pure.
 
+pub mod blocks;
 pub mod bounds;
 pub mod late_commits;
 pub mod predicates;
@@ -32,6 +34,8 @@ pub enum Position {
     /// Inside the rows whose cursor IS NULL, ordered by key: rows with key > this are left
     /// (`None`: none of them done yet).
     NullsAfter(Option<Vec<String>>),
+    /// In a first load by heap blocks: the rows of every block before this one are done.
+    AtBlock(u64),
 }
 
 impl fmt::Display for Position {
@@ -43,6 +47,7 @@ impl fmt::Display for Position {
             Position::AfterKey { cursor, key } => write!(f, "after ({cursor}, {})", key.join(", ")),
             Position::NullsAfter(None) => f.write_str("null cursors, from the first"),
             Position::NullsAfter(Some(k)) => write!(f, "null cursors after key ({})", k.join(", ")),
+            Position::AtBlock(b) => write!(f, "heap block {b}"),
         }
     }
 }
@@ -57,6 +62,17 @@ pub enum SliceKind {
     },
     /// Rows whose cursor IS NULL (re-read every pass: they cannot be tracked incrementally).
     NullCursor,
+    /// A first load by heap blocks (docs/consistency.md): the rows in blocks from the slice's
+    /// lower `AtBlock` up to `end` (exclusive) whose cursor is at most `upper` or NULL, read by
+    /// TID range scans of as many whole blocks as a window's rows need.
+    Blocks {
+        /// First block after the slice.
+        end: u64,
+        /// Rows per block when the pass was planned (at least 1).
+        rows_per_block: u64,
+        /// The pass's upper cursor bound (`None`: the table had only NULL cursors).
+        upper: Option<String>,
+    },
 }
 
 /// A contiguous piece of a pass, cut from planner estimates; windows are cut inside it.

@@ -10,6 +10,10 @@
 //!
 //! The window's end is learned from the rows just copied (the last row staged), so cutting
 //! a window costs no extra query on the source.
+//!
+//! A first load may instead read the heap by block ranges (`SliceKind::Blocks`): a window is
+//! a TID range scan of whole blocks, its end known before it is read. Why that loses and
+//! duplicates nothing is in docs/consistency.md.
 
 use super::{KeySpace, Position, SliceKind};
 use crate::db::ident::{quote, typed_literal};
@@ -21,6 +25,9 @@ impl KeySpace {
         let upper = match kind {
             SliceKind::Range { upper } => format!("{c} <= {}", typed_literal(upper, ct)),
             SliceKind::NullCursor => format!("{c} IS NULL"),
+            SliceKind::Blocks { end, upper, .. } => {
+                return self.blocks(block_of(pos), *end, upper.as_deref())
+            }
         };
         let after = match pos {
             Position::Start | Position::NullsAfter(None) => None,
@@ -41,6 +48,8 @@ impl KeySpace {
                 self.key_columns(),
                 self.key_literals(key)
             )),
+            // Not a point of the key space: nothing of it is known done.
+            Position::AtBlock(_) => None,
         };
         match after {
             Some(a) => format!("{a} AND {upper}"),
@@ -48,11 +57,43 @@ impl KeySpace {
         }
     }
 
-    /// ORDER BY list for a slice: (cursor, key), or key alone among null cursors.
-    pub fn order_by(&self, kind: &SliceKind) -> String {
+    /// The rows of blocks `from..end` (a TID range scan) whose cursor is at most `upper` or
+    /// NULL: rows past the pass's upper bound changed after it was planned and are the next
+    /// pass's.
+    pub fn blocks(&self, from: u64, end: u64, upper: Option<&str>) -> String {
+        let (c, ct) = (&quote(&self.cursor.0), &self.cursor.1);
+        let cursor = match upper {
+            Some(u) => format!("({c} <= {} OR {c} IS NULL)", typed_literal(u, ct)),
+            None => format!("{c} IS NULL"),
+        };
+        format!("ctid >= '({from},0)'::tid AND ctid < '({end},0)'::tid AND {cursor}")
+    }
+
+    /// The blocks of the window of about `window_rows` rows after `pos` in a block slice:
+    /// `(first, end)`, end exclusive, at least one block.
+    pub fn block_window(pos: &Position, kind: &SliceKind, window_rows: u64) -> Option<(u64, u64)> {
+        let SliceKind::Blocks {
+            end,
+            rows_per_block,
+            ..
+        } = kind
+        else {
+            return None;
+        };
+        let blocks = window_rows.div_ceil((*rows_per_block).max(1)).max(1);
+        let from = block_of(pos);
+        Some((from, from.saturating_add(blocks).min(*end)))
+    }
+
+    /// ORDER BY list for a slice: (cursor, key), key alone among null cursors, none (heap
+    /// order) in blocks.
+    pub fn order_by(&self, kind: &SliceKind) -> Option<String> {
         match kind {
-            SliceKind::Range { .. } => format!("{}, {}", quote(&self.cursor.0), self.key_columns()),
-            SliceKind::NullCursor => self.key_columns(),
+            SliceKind::Range { .. } => {
+                Some(format!("{}, {}", quote(&self.cursor.0), self.key_columns()))
+            }
+            SliceKind::NullCursor => Some(self.key_columns()),
+            SliceKind::Blocks { .. } => None,
         }
     }
 
@@ -65,11 +106,12 @@ impl KeySpace {
             .join(", ")
     }
 
-    /// The position just after a row, from its `position_select` values.
+    /// The position just after a row, from its `position_select` values (key-space slices;
+    /// a block window's end is its last block, known before it is read).
     pub fn position_after(&self, kind: &SliceKind, mut values: Vec<String>) -> Position {
         let key = values.split_off(1);
         match kind {
-            SliceKind::Range { .. } => Position::AfterKey {
+            SliceKind::Range { .. } | SliceKind::Blocks { .. } => Position::AfterKey {
                 cursor: values.remove(0),
                 key,
             },
@@ -92,6 +134,14 @@ impl KeySpace {
             .map(|((_, t), v)| typed_literal(v, t))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// The first block not yet done at a position of a block slice.
+fn block_of(pos: &Position) -> u64 {
+    match pos {
+        Position::AtBlock(b) => *b,
+        _ => 0,
     }
 }
 
@@ -132,7 +182,10 @@ mod tests {
             sql,
             r#"("id", "Part") > ('a'::uuid, '2'::integer) AND "updated" IS NULL"#
         );
-        assert_eq!(ks().order_by(&SliceKind::NullCursor), r#""id", "Part""#);
+        assert_eq!(
+            ks().order_by(&SliceKind::NullCursor).unwrap(),
+            r#""id", "Part""#
+        );
     }
 
     #[test]
@@ -161,5 +214,34 @@ mod tests {
                 key: vec!["a".into(), "1".into()]
             }
         );
+    }
+
+    #[test]
+    fn block_windows_are_tid_ranges_bounded_by_the_slice_and_the_pass_upper() {
+        let kind = SliceKind::Blocks {
+            end: 100,
+            rows_per_block: 25,
+            upper: Some("9".into()),
+        };
+        let at = |b| Position::AtBlock(b);
+        assert_eq!(KeySpace::block_window(&at(0), &kind, 1000), Some((0, 40)));
+        assert_eq!(KeySpace::block_window(&at(0), &kind, 1), Some((0, 1)));
+        assert_eq!(
+            KeySpace::block_window(&at(80), &kind, 1000),
+            Some((80, 100))
+        );
+        assert_eq!(
+            KeySpace::block_window(&at(0), &SliceKind::NullCursor, 9),
+            None
+        );
+        assert_eq!(
+            ks().remaining(&at(80), &kind),
+            r#"ctid >= '(80,0)'::tid AND ctid < '(100,0)'::tid AND ("updated" <= '9'::bigint OR "updated" IS NULL)"#
+        );
+        assert_eq!(
+            ks().blocks(0, 3, None),
+            r#"ctid >= '(0,0)'::tid AND ctid < '(3,0)'::tid AND "updated" IS NULL"#
+        );
+        assert_eq!(ks().order_by(&kind), None);
     }
 }

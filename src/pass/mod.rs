@@ -227,11 +227,12 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let upsert_sql = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
     drop(src); // the workers check out their own connections
+    let window = std::sync::Arc::new(job.spec.window_size());
     let plan = WindowPlan {
         shape: &job.shape,
         ks: &job.ks,
         upsert_sql: &upsert_sql,
-        window_rows: job.spec.window_rows,
+        window: &window,
     };
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =

@@ -6,7 +6,7 @@ use crate::copy;
 use crate::error::Error;
 use crate::job::Job;
 use crate::keyspace::late_commits::{self, PendingTx};
-use crate::keyspace::{bounds, slices, Position};
+use crate::keyspace::{self, blocks, bounds, slices, Position};
 use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
@@ -98,7 +98,7 @@ pub(super) fn plan_rebuild(
     p.next_window = next_window;
     if p.slices.is_empty() {
         let lower = match from {
-            Position::NullsAfter(_) => p
+            Position::NullsAfter(_) | Position::AtBlock(_) => p
                 .upper
                 .clone()
                 .map_or(Position::Start, Position::AfterCursor),
@@ -138,23 +138,28 @@ pub(super) fn plan_pass(
     apply: ApplyMode,
 ) -> Result<PassRecord, Error> {
     let spec = &job.spec;
-    let cursor_nullable = job.shape.column(&spec.cursor).is_some_and(|c| !c.not_null);
-    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &job.ks)?;
-    let slices = slices::plan(
-        src,
-        &spec.table,
-        &job.ks,
-        &lower,
-        upper.as_deref(),
-        spec.slice_rows,
-        // With --jobs, four slices a worker: one slow slice does not leave the others idle.
-        if spec.jobs > 1 {
-            4 * spec.jobs as u64
-        } else {
-            1
-        },
-        nulls,
-    )?;
+    // With --jobs, four slices a worker: one slow slice does not leave the others idle.
+    let min_slices = if spec.jobs > 1 {
+        4 * spec.jobs as u64
+    } else {
+        1
+    };
+    let from_block = match &lower {
+        Position::Start => Some(0),
+        Position::AtBlock(b) => Some(*b),
+        _ => None,
+    };
+    let slices = match from_block {
+        Some(from) if spec.block_scan && blocks::readable_by_blocks(src, &spec.table)? => {
+            let sizing = blocks::Sizing {
+                slice_rows: spec.slice_rows,
+                min_slices,
+            };
+            let heap = blocks::heap(src, &spec.table)?;
+            blocks::cut(from, heap, sizing, upper.as_deref())
+        }
+        _ => keyset_slices(job, src, &lower, upper.as_deref(), min_slices)?,
+    };
     let progress = slices.iter().map(SliceProgress::untouched).collect();
     Ok(PassRecord {
         number: pass,
@@ -171,4 +176,32 @@ pub(super) fn plan_pass(
         seconds_before: 0.0,
         apply,
     })
+}
+
+/// Slices of the key space from `lower` to `upper` (planner statistics), then the rows
+/// whose cursor is NULL. A block position here (block scans turned off since) starts over.
+fn keyset_slices(
+    job: &Job,
+    src: &mut postgres::Client,
+    lower: &Position,
+    upper: Option<&str>,
+    min_slices: u64,
+) -> Result<Vec<keyspace::Slice>, Error> {
+    let spec = &job.spec;
+    let lower = match lower {
+        Position::AtBlock(_) => &Position::Start,
+        other => other,
+    };
+    let cursor_nullable = job.shape.column(&spec.cursor).is_some_and(|c| !c.not_null);
+    let nulls = cursor_nullable && bounds::source_has_null_cursors(src, &spec.table, &job.ks)?;
+    Ok(slices::plan(
+        src,
+        &spec.table,
+        &job.ks,
+        lower,
+        upper,
+        spec.slice_rows,
+        min_slices,
+        nulls,
+    )?)
 }

@@ -64,6 +64,9 @@ pub fn copy_slice(
     reader: &mut WindowReader<'_>,
     dest: &mut postgres::Client,
 ) -> Result<SliceEnd, Error> {
+    // Windows sized by time measure each from the previous commit: with read-ahead the
+    // source's next read overlaps this commit, so that is the pace of the pipeline.
+    let mut since_commit = Instant::now();
     loop {
         if shutdown::requested() || shared.stopped() {
             return Ok(SliceEnd::Stopped);
@@ -95,6 +98,11 @@ pub fn copy_slice(
         let bookkeeping = bookkeeping.elapsed();
         // Step 1c: rows and receipt COMMIT in one round trip.
         let outcome = staged.commit_with(&receipt_sql)?;
+        plan.window.observe(
+            outcome.rows_read,
+            outcome.bytes,
+            std::mem::replace(&mut since_commit, Instant::now()).elapsed(),
+        );
         // Steps 2 and 3: mark it committed, advance the pass, flush.
         let rows_read = shared.checkpoint(
             &mut start.record,

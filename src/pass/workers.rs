@@ -165,7 +165,7 @@ impl Worker<'_, '_, '_> {
                 slices: vec![slice],
                 start_slice: 0,
                 start: from,
-                window_rows: self.plan.window_rows,
+                window: self.plan.window.clone(),
                 watched: watched.to_vec(),
                 readers: self.workers,
             },

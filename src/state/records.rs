@@ -239,9 +239,12 @@ impl PassRecord {
     /// Where the next pass starts once this one is done: after its upper bound (rows with
     /// a NULL cursor are read again by every pass).
     pub fn end(&self) -> Position {
-        self.upper
-            .clone()
-            .map_or_else(|| self.lower.clone(), Position::AfterCursor)
+        match (&self.upper, &self.lower) {
+            (Some(upper), _) => Position::AfterCursor(upper.clone()),
+            // Only NULL cursors, read by blocks: the next pass reads them all again.
+            (None, Position::AtBlock(_)) => Position::Start,
+            (None, lower) => lower.clone(),
+        }
     }
 
     /// Where a pass known only from this point on would start, ranked so that a later

@@ -153,13 +153,26 @@ pub(crate) fn kill_at(job: &Pgsync, failpoint: &str) {
 }
 
 #[cfg(feature = "failpoints")]
-fn failpoint_case(failpoint: &str, expect_recopied_rows: i64) {
+fn failpoint_case(failpoint: &str, expect_recopied_windows: i64) {
+    failpoint_case_on(failpoint, expect_recopied_windows, &["--no-block-scan"]);
+    failpoint_case_on(failpoint, expect_recopied_windows, &[]);
+}
+
+/// One failpoint case on one read path: keyset windows of exactly 1,000 rows, or heap
+/// block windows of about 1,000 (whole blocks: the receipts say how many).
+#[cfg(feature = "failpoints")]
+fn failpoint_case_on(failpoint: &str, expect_recopied_windows: i64, path: &[&str]) {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     fixtures::transactions(&src, 12_000, 250);
-    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "1000"]);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions")
+        .with(&["--window-size", "1000"])
+        .with(path);
     kill_at(&job, failpoint);
     job.run_ok("resume", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");
+    let window_rows = dst.scalar_i64("SELECT max(rows_read) FROM pgsync.receipts");
+    assert!((1_000..1_200).contains(&window_rows), "{window_rows}");
+    let expect_recopied_rows = expect_recopied_windows * window_rows;
     let ins = inserted(&dst, 12_000 + expect_recopied_rows);
     assert_eq!(
         ins,
@@ -181,7 +194,7 @@ fn sigkill_after_the_plan_is_recorded_resumes_from_the_plan() {
 #[test]
 fn sigkill_before_the_destination_commit_recopies_only_the_window_in_flight() {
     // The killed transaction's 1,000 inserts are rolled back (they still count in n_tup_ins).
-    failpoint_case("before_dest_commit@4", 1_000);
+    failpoint_case("before_dest_commit@4", 1);
 }
 
 #[cfg(feature = "failpoints")]

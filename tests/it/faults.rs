@@ -195,7 +195,11 @@ fn a_destination_that_rejects_a_commit_stops_at_once_and_resume_completes_after_
     // warn about.
     assert!(!err.contains("no transaction in progress"), "{err}");
     // Windows before the rejected one are in, the rejected one is not.
-    assert_eq!(dst.scalar_i64("SELECT count(*) FROM transactions"), 6000);
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM transactions"),
+        dst.scalar_i64("SELECT sum(rows_read)::bigint FROM pgsync.receipts")
+    );
+    assert!(dst.scalar_i64("SELECT count(*) FROM transactions") >= 5_000);
     dst.exec("DROP TRIGGER reject ON transactions");
     job.run_ok("resume", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");

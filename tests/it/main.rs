@@ -8,6 +8,9 @@ mod harness;
 /// Fresh and incremental copies: ties, types, keys, names, NULL cursors, created tables.
 mod sync;
 
+/// First loads by heap block ranges: unordered heaps, --jobs, SIGKILL under a writer.
+mod blocks;
+
 /// Crashes: SIGKILL at random moments and at each protocol step, SIGINT, then resume.
 mod crash;
 

@@ -20,8 +20,14 @@ fn fresh_copy_of_transactions_with_tie_bursts_is_exact_and_creates_the_destinati
         let b: String = dst.client().query_one(q, &[]).unwrap().get(0);
         assert_eq!(a, b);
     }
-    // Every window has its receipt and the last one closes the pass.
-    assert_eq!(dst.scalar_i64("SELECT count(*) FROM pgsync.receipts"), 31);
+    // Every window has its receipt (about 1,000 rows of whole heap blocks each), and the
+    // last one closes the pass.
+    assert_eq!(
+        dst.scalar_i64("SELECT sum(rows_read)::bigint FROM pgsync.receipts"),
+        30_000
+    );
+    let windows = dst.scalar_i64("SELECT count(*) FROM pgsync.receipts");
+    assert!((27..=31).contains(&windows), "{windows} windows");
     assert_eq!(
         dst.scalar_i64("SELECT count(*) FROM pgsync.receipts WHERE pass_finished"),
         1
@@ -364,4 +370,31 @@ fn a_created_destination_gets_the_enums_its_columns_use_and_other_missing_types_
     let tables = dst2
         .scalar_i64("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
     assert_eq!(tables, 0);
+}
+
+#[test]
+fn windows_sized_by_time_grow_on_a_fast_link_and_shrink_for_a_short_target() {
+    let (src, dst, dst2) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("dst2"));
+    fixtures::transactions(&src, 200_000, 50);
+    // No fixed size: the first window has 10,000 rows, the next ones about 2 s of work.
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    let largest = dst.scalar_i64("SELECT max(rows_read) FROM pgsync.receipts");
+    assert!(
+        largest > 10_500,
+        "windows never grew: {largest} rows at most"
+    );
+    // A 1 ms target: windows shrink toward their floor of 1,000 rows.
+    let job =
+        Pgsync::new(&src.url(), &dst2.url(), "transactions").with(&["--window-target", "1ms"]);
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst2, "transactions", "id");
+    let smallest = dst2.scalar_i64(
+        "SELECT min(rows_read) FROM pgsync.receipts WHERE NOT slice_done AND rows_read > 0",
+    );
+    assert!(
+        smallest < 2_000,
+        "windows never shrank: {smallest} rows at least"
+    );
 }

@@ -6,7 +6,7 @@ pub mod server;
 pub mod stats;
 
 pub use bin::Pgsync;
-pub use compare::assert_tables_equal;
+pub use compare::{assert_tables_equal, assert_tables_equal_but};
 pub use server::TestDb;
 
 /// Polls `done` every 20 ms until it holds, failing the test after 60 s.

@@ -1,0 +1,183 @@
+//! Slices of a first load by heap blocks: whether a table can be read by TID range scans,
+//! how many blocks it has at plan time, and block ranges sized from its rows per block.
+//! Why reading by blocks loses and duplicates nothing is in docs/consistency.md.
+
+use super::{Position, Slice, SliceKind};
+use crate::db::ident::QualifiedName;
+use crate::db::{DbError, PgResultExt, Side};
+
+/// At most this many slices per pass.
+const MAX_SLICES: u64 = 10_000;
+/// Blocks counted to learn rows per block when the planner has no statistics yet.
+const SAMPLE_BLOCKS: u64 = 32;
+
+/// The heap of a table when a pass is planned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heap {
+    /// Blocks in the table's main fork now: every row committed before this moment is in
+    /// one of them.
+    pub blocks: u64,
+    /// Rows per block (planner statistics, or counted in the first blocks).
+    pub rows_per_block: f64,
+}
+
+/// Whether TID range scans can read the table: PostgreSQL 14 or later, and a table with a
+/// heap of its own (not a partitioned table, not an inheritance parent: their rows live in
+/// other relations, whose block numbers overlap).
+pub fn readable_by_blocks(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+) -> Result<bool, DbError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) \
+             FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
+            &[&table.sql()],
+        )
+        .on(Side::Source, "checking whether the table can be read by block ranges")?;
+    Ok(row.get(0))
+}
+
+/// The table's blocks now and its rows per block.
+pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Heap, DbError> {
+    let doing = "measuring the table's heap";
+    let row = client
+        .query_one(
+            "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint, \
+                    c.reltuples::float8, c.relpages::bigint \
+             FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
+            &[&table.sql()],
+        )
+        .on(Side::Source, doing)?;
+    let blocks = row.get::<_, i64>(0).max(0) as u64;
+    let (reltuples, relpages): (f64, i64) = (row.get(1), row.get(2));
+    let rows_per_block = if reltuples > 0.0 && relpages > 0 {
+        reltuples / relpages as f64
+    } else if blocks > 0 {
+        let sample = blocks.min(SAMPLE_BLOCKS);
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE ctid < '({sample},0)'::tid",
+            table.sql()
+        );
+        let rows: i64 = client.query_one(&sql, &[]).on(Side::Source, doing)?.get(0);
+        rows as f64 / sample as f64
+    } else {
+        0.0
+    };
+    Ok(Heap {
+        blocks,
+        rows_per_block,
+    })
+}
+
+/// What a block plan is cut to.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// Rows per slice.
+    pub slice_rows: u64,
+    /// Slices wanted at least (for `--jobs`).
+    pub min_slices: u64,
+}
+
+/// Cuts blocks `from..heap.blocks` into contiguous slices (pure): each
+/// slice starts where the previous ended, the last ends at the heap's last block, none
+/// overlaps. Rows whose cursor is past `upper` are left to the next pass.
+pub fn cut(from: u64, heap: Heap, sizing: Sizing, upper: Option<&str>) -> Vec<Slice> {
+    if from >= heap.blocks {
+        return Vec::new();
+    }
+    let per_block = heap.rows_per_block.max(1.0);
+    let rows_per_block = per_block.ceil() as u64;
+    let left = heap.blocks - from;
+    let mut slice_blocks = ((sizing.slice_rows as f64 / per_block).ceil() as u64).max(1);
+    if sizing.min_slices > 1 {
+        slice_blocks = slice_blocks.min(left.div_ceil(sizing.min_slices));
+    }
+    let slice_blocks = slice_blocks.max(left.div_ceil(MAX_SLICES));
+    (from..heap.blocks)
+        .step_by(slice_blocks as usize)
+        .map(|start| {
+            let end = start.saturating_add(slice_blocks).min(heap.blocks);
+            Slice {
+                lower: Position::AtBlock(start),
+                kind: SliceKind::Blocks {
+                    end,
+                    rows_per_block,
+                    upper: upper.map(str::to_string),
+                },
+                estimated_rows: ((end - start) as f64 * heap.rows_per_block).round() as u64,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizing(slice_rows: u64, min_slices: u64) -> Sizing {
+        Sizing {
+            slice_rows,
+            min_slices,
+        }
+    }
+
+    fn ends(slices: &[Slice]) -> Vec<(u64, u64)> {
+        slices
+            .iter()
+            .map(|s| match (&s.lower, &s.kind) {
+                (Position::AtBlock(a), SliceKind::Blocks { end, .. }) => (*a, *end),
+                other => panic!("not a block slice: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slices_cover_every_block_once_up_to_the_heap_end() {
+        let heap = Heap {
+            blocks: 1000,
+            rows_per_block: 100.0,
+        };
+        let s = cut(0, heap, sizing(30_000, 1), Some("9"));
+        assert_eq!(
+            ends(&s),
+            vec![(0, 300), (300, 600), (600, 900), (900, 1000)]
+        );
+        let SliceKind::Blocks {
+            rows_per_block,
+            upper,
+            ..
+        } = &s[0].kind
+        else {
+            unreachable!()
+        };
+        assert_eq!((*rows_per_block, upper.as_deref()), (100, Some("9")));
+        assert_eq!(s[3].estimated_rows, 10_000);
+    }
+
+    #[test]
+    fn jobs_get_at_least_their_slices_and_a_resume_starts_mid_heap() {
+        let heap = Heap {
+            blocks: 1000,
+            rows_per_block: 10.0,
+        };
+        let s = cut(200, heap, sizing(10_000_000, 8), None);
+        assert_eq!(s.len(), 8);
+        assert_eq!(ends(&s).first(), Some(&(200, 300)));
+        assert_eq!(ends(&s).last(), Some(&(900, 1000)));
+        assert!(cut(1000, heap, sizing(1000, 1), None).is_empty());
+    }
+
+    #[test]
+    fn a_tiny_table_gets_whole_blocks() {
+        let heap = Heap {
+            blocks: 3,
+            rows_per_block: 0.0,
+        };
+        assert_eq!(
+            ends(&cut(0, heap, sizing(1, 4), None)),
+            vec![(0, 1), (1, 2), (2, 3)]
+        );
+    }
+}

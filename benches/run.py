@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
-Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss,tls] [--jobs N]
+Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss,tls,
+                      friendly,wan1,wan10,continuous,othertx] [--jobs N]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
-PGHOST/PGPORT/PGUSER), builds pgsync in release mode, and times, alternating each pgsync run
-with its baseline:
+PGHOST/PGPORT/PGUSER) as a field table: rows inserted in random order, then 30% updated in
+place (the heap's order is unrelated to `updated`), indexed on `updated` alone. Builds
+pgsync in release mode, and times, alternating each pgsync run with its baseline:
   fresh        pgsync single into a destination it creates   vs psql binary COPY pipeline into a table with its PK,
                                                                 and the pipeline into a PK-less table + ADD PRIMARY KEY;
                                                                 also the share of pgsync's pass spent planning and
@@ -22,6 +24,18 @@ with its baseline:
   rss          peak RSS of pgsync single (/usr/bin/time -v)
   tls          pgsync single (fresh, destination created) with --sslmode require vs --sslmode disable,
                and the psql pipeline with PGSSLMODE=require vs disable (the cost of TLS on this machine)
+  friendly     fresh, destination created, on the friendly table (rows inserted in cursor order,
+               index on (updated, id)) vs the pipeline: what earlier figures measured
+  wan1, wan10  each database behind its own latency proxy (benches/latency-proxy, 0.5 / 5 ms each
+               way: 1 / 10 ms round trips), pgsync and the baselines through the same proxies:
+               fresh (destination created) vs the pipeline into the keyed table and into a
+               PK-less table + ADD PRIMARY KEY (the limit); incremental 10% vs the hand-written
+               staging + ordered upsert
+  continuous   pgsync continuous --delay 2 for 40 s while a writer updates ~2,000 rows/s (cursor =
+               epoch ms at write time): rows read per pass / rows changed since the previous pass,
+               and the lag (source max cursor - destination max cursor, sampled 4x a second)
+  othertx      a pass right after a fresh load while another database on the server holds a
+               write transaction open: rows read (should be the lookback band, not the table)
 
 Every other case runs at the default sslmode, prefer, as libpq does: on a server with ssl = on
 (the local one), pgsync and psql both encrypt.
@@ -54,17 +68,25 @@ def sh(cmd):
     subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
-def generate(rows):
-    psql("postgres", f"DROP DATABASE IF EXISTS {SRC}")
-    psql("postgres", f"CREATE DATABASE {SRC}")
-    psql(SRC, DDL)
-    psql(SRC, f"""INSERT INTO transactions
+def generate(rows, db=None, friendly=False):
+    """The source table: by default a field table (random physical order, 30% updated in
+    place, index on the cursor alone); `friendly`: inserted in cursor order, (updated, id) index."""
+    db = db or SRC
+    psql("postgres", f"DROP DATABASE IF EXISTS {db}")
+    psql("postgres", f"CREATE DATABASE {db}")
+    psql(db, DDL)
+    order = "" if friendly else "ORDER BY random()"
+    psql(db, f"""INSERT INTO transactions
       SELECT gen_random_uuid(), gen_random_uuid(), 1533945600000 + g, 1533945600000 + (g / 40) * 1000,
              CASE WHEN random() < 0.05 THEN NULL ELSE 1533945600000 + g + 500 END,
              round((random() * 2000 - 1000)::numeric, 2), (ARRAY['APPROVED','BLOCKED','PENDING'])[1 + g % 3]
-      FROM generate_series(1, {rows}) g""")
-    psql(SRC, "CREATE INDEX transactions_updated_id ON transactions (updated, id)")
-    psql(SRC, "VACUUM ANALYZE transactions")
+      FROM generate_series(1, {rows}) g {order}""")
+    if friendly:
+        psql(db, "CREATE INDEX transactions_updated_id ON transactions (updated, id)")
+    else:
+        psql(db, "UPDATE transactions SET updated = updated + 500, status = 'UPDATED' WHERE random() < 0.3")
+        psql(db, "CREATE INDEX transactions_updated ON transactions (updated)")
+    psql(db, "VACUUM ANALYZE transactions")
 
 
 def reset_dst(create=None):
@@ -74,21 +96,27 @@ def reset_dst(create=None):
         psql(DST, create)
 
 
-def pipeline(sslmode=None):
+def pipeline(sslmode=None, src_port=None, dst_port=None, src=None):
     env = f"PGSSLMODE={sslmode} " if sslmode else ""
-    sh(f"{env}psql -X -d {SRC} -c 'COPY transactions TO STDOUT (FORMAT binary)' | "
-       f"{env}psql -X -d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
+    sp = f"-p {src_port} " if src_port else ""
+    dp = f"-p {dst_port} " if dst_port else ""
+    sh(f"{env}psql -X {sp}-d {src or SRC} -c 'COPY transactions TO STDOUT (FORMAT binary)' | "
+       f"{env}psql -X {dp}-d {DST} -c 'COPY transactions FROM STDIN (FORMAT binary)'")
 
 
 EXTRA = []  # --jobs N given to the runner: passed to every pgsync single of the other cases
 
 
-def pgsync(state, *extra, jobs=None, overhead=None):
+def url(db, port):
+    return f"postgresql://{os.environ['PGUSER']}@{os.environ['PGHOST']}:{port}/{db}"
+
+
+def pgsync(state, *extra, jobs=None, overhead=None, src=None, dst=None):
     """pgsync single; with a list as `overhead`, runs with -v and appends the share of the
     pass spent planning and checkpointing (from its timings line)."""
     opts = EXTRA if jobs is None else ["--jobs", str(jobs)]
     level = "--quiet" if overhead is None else "-v"
-    r = subprocess.run([BIN, "single", level, "--state-dir", state, *opts, *extra, SRC, DST, "transactions"],
+    r = subprocess.run([BIN, "single", level, "--state-dir", state, *opts, *extra, src or SRC, dst or DST, "transactions"],
                        check=True, stdout=subprocess.DEVNULL, stderr=None if overhead is None else subprocess.PIPE,
                        text=True)
     if overhead is not None:
@@ -135,16 +163,22 @@ def case_incremental(repeats, results):
         # of the populated destination (the rows are now equal there, so revert first)
         psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
         since = psql(SRC, f"SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
-        def manual():
-            sh(f"psql -X -d {SRC} -c \"COPY (SELECT {COLS} FROM transactions WHERE updated >= {since}) TO STDOUT (FORMAT binary)\" | "
-               f"psql -X -d {DST} -c 'CREATE UNLOGGED TABLE stage (LIKE transactions)' "
-               f"-c 'COPY stage FROM STDIN (FORMAT binary)' "
-               f"-c 'INSERT INTO transactions AS t SELECT * FROM stage ORDER BY id ON CONFLICT (id) DO UPDATE SET "
-               f"user_id = EXCLUDED.user_id, created = EXCLUDED.created, updated = EXCLUDED.updated, "
-               f"certified_by_user = EXCLUDED.certified_by_user, amount = EXCLUDED.amount, status = EXCLUDED.status "
-               f"WHERE (t.*) IS DISTINCT FROM (EXCLUDED.*)' -c 'DROP TABLE stage'")
-        a.append(timed(manual))
+        a.append(timed(lambda: manual_upsert(since)))
     results["incremental, 10% changed"] = (b, a, None)
+
+
+def manual_upsert(since, src_port=None, dst_port=None):
+    """The hand-written incremental sync: COPY the changed rows out, into a staging table,
+    and one ordered upsert that skips equal rows."""
+    sp = f"-p {src_port} " if src_port else ""
+    dp = f"-p {dst_port} " if dst_port else ""
+    sh(f"psql -X {sp}-d {SRC} -c \"COPY (SELECT {COLS} FROM transactions WHERE updated >= {since}) TO STDOUT (FORMAT binary)\" | "
+       f"psql -X {dp}-d {DST} -c 'CREATE UNLOGGED TABLE stage (LIKE transactions)' "
+       f"-c 'COPY stage FROM STDIN (FORMAT binary)' "
+       f"-c 'INSERT INTO transactions AS t SELECT * FROM stage ORDER BY id ON CONFLICT (id) DO UPDATE SET "
+       f"user_id = EXCLUDED.user_id, created = EXCLUDED.created, updated = EXCLUDED.updated, "
+       f"certified_by_user = EXCLUDED.certified_by_user, amount = EXCLUDED.amount, status = EXCLUDED.status "
+       f"WHERE (t.*) IS DISTINCT FROM (EXCLUDED.*)' -c 'DROP TABLE stage'")
 
 
 def window_queries(expr, rows_per_window=100_000):
@@ -253,6 +287,139 @@ def case_rss(rows, results):
         results[f"peak RSS at {rows} rows, --jobs {jobs}"] = kb
 
 
+PROXY = os.path.join(ROOT, "benches", "latency-proxy", "target", "release", "latency-proxy")
+
+
+class Proxies:
+    """Two latency proxies, one in front of each database (the same local server), each
+    delaying both directions by `one_way_ms`."""
+    def __init__(self, one_way_ms, base_port):
+        port = int(os.environ.get("PGPORT", "5432"))
+        target = f"{os.environ['PGHOST']}:{port}"
+        self.src_port, self.dst_port = base_port, base_port + 1
+        self.procs = [subprocess.Popen([PROXY, f"127.0.0.1:{p}", target, str(one_way_ms)], stdout=subprocess.PIPE,
+                                       text=True) for p in (self.src_port, self.dst_port)]
+        for p in self.procs:
+            p.stdout.readline()  # "listening on ..."
+
+    def close(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def case_wan(one_way_ms, repeats, results):
+    rtt = f"{2 * one_way_ms:g} ms"
+    px = Proxies(one_way_ms, 6601)
+    try:
+        s_url, d_url = url(SRC, px.src_port), url(DST, px.dst_port)
+        through = dict(src_port=px.src_port, dst_port=px.dst_port)
+        a, b, c = [], [], []
+        for _ in range(repeats):
+            reset_dst(DDL)
+            a.append(timed(lambda: pipeline(**through)))
+            reset_dst(DDL_NOPK)
+            c.append(timed(lambda: (pipeline(**through), sh(f"psql -X -p {px.dst_port} -d {DST} -c 'ALTER TABLE transactions ADD PRIMARY KEY (id)'"))))
+            reset_dst()
+            with tempfile.TemporaryDirectory() as st:
+                b.append(timed(lambda: pgsync(st, src=s_url, dst=d_url)))
+        results[f"fresh, {rtt} round trip, destination created"] = (b, a, c)
+        a, b = [], []
+        for i in range(repeats):
+            with tempfile.TemporaryDirectory() as st:
+                reset_dst()
+                pgsync(st, src=s_url, dst=d_url)  # the same job as the timed pass
+                psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
+                          f"WHERE (hashtext(id::text) % 10) = 0")
+                b.append(timed(lambda: pgsync(st, src=s_url, dst=d_url)))
+            psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
+            since = psql(SRC, "SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
+            a.append(timed(lambda: manual_upsert(since, px.src_port, px.dst_port)))
+        results[f"incremental, 10% changed, {rtt} round trip"] = (b, a, None)
+    finally:
+        px.close()
+
+
+def case_friendly(rows, repeats, results):
+    friendly = SRC + "_friendly"
+    generate(rows, friendly, friendly=True)
+    a, b = [], []
+    for _ in range(repeats):
+        reset_dst(DDL)
+        a.append(timed(lambda: pipeline(src=friendly)))
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            b.append(timed(lambda: pgsync(st, src=friendly)))
+    results["friendly table (cursor order), destination created"] = (b, a, None)
+    psql("postgres", f"DROP DATABASE IF EXISTS {friendly}")
+
+
+WRITER = """DO $$ BEGIN LOOP
+  UPDATE transactions SET amount = amount + 1, updated = (extract(epoch from clock_timestamp()) * 1000)::bigint
+   WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (0.05) LIMIT 100);
+  COMMIT; PERFORM pg_sleep(0.05); END LOOP; END $$"""
+
+
+def case_continuous(results, seconds=40, delay=2):
+    """continuous --delay 2 under a steady writer: rows read per pass against rows changed
+    since the previous pass, and the lag."""
+    import re, threading
+    reset_dst()
+    with tempfile.TemporaryDirectory() as st:
+        pgsync(st)
+        writer = subprocess.Popen(["psql", "-X", "-q", "-d", SRC, "-c", WRITER], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        sync = subprocess.Popen([BIN, "continuous", "-v", "--delay", str(delay), "--state-dir", st, SRC, DST,
+                                 "transactions"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines, lags = [], []
+        reader = threading.Thread(target=lambda: lines.extend(sync.stdout), daemon=True)
+        reader.start()
+        start = time.time()
+        while time.time() - start < seconds:
+            s = int(psql(SRC, "SELECT max(updated) FROM transactions", capture=True))
+            d = int(psql(DST, "SELECT max(updated) FROM transactions", capture=True) or 0)
+            if time.time() - start > 3 * delay:  # past the first passes
+                lags.append(max(0, s - d) / 1000)
+            time.sleep(0.25)
+        changed_per_s = None
+        sync.send_signal(2)
+        sync.wait()
+        writer.terminate()
+        psql("postgres", f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{SRC}' "
+                         f"AND query LIKE 'DO $$%'")
+        reader.join(timeout=5)
+    passes = [(int(m.group(1)), int(m.group(2))) for l in lines
+              for m in [re.search(r"pass \d+ done: (\d+) rows read, (\d+) rows written", l)] if m]
+    steady = passes[2:] or passes
+    ratios = [r / max(w, 1) for r, w in steady]
+    lags.sort()
+    results["continuous: rows read / rows changed per pass"] = ("ratio", ratios,
+        f"{len(passes)} passes, median {statistics.median([w for _, w in steady]):.0f} rows changed a pass")
+    results["continuous: lag (source - destination max cursor)"] = ("lag", lags, f"--delay {delay}")
+
+
+def case_othertx(results):
+    """A pass right after a fresh load while another database holds a write transaction open."""
+    other = "pgsync_bench_other"
+    psql("postgres", f"DROP DATABASE IF EXISTS {other}")
+    psql("postgres", f"CREATE DATABASE {other}")
+    psql(other, "CREATE TABLE busy (n int)")
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", other, "-c",
+                               "BEGIN; INSERT INTO busy VALUES (1); SELECT pg_sleep(600)"], stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    reset_dst()
+    with tempfile.TemporaryDirectory() as st:
+        pgsync(st)
+        r = subprocess.run([BIN, "single", "-v", "--state-dir", st, SRC, DST, "transactions"],
+                           capture_output=True, text=True, check=True)
+    holder.kill()
+    holder.wait()
+    psql("postgres", f"DROP DATABASE IF EXISTS {other} WITH (FORCE)")
+    line = next(l for l in (r.stdout + r.stderr).splitlines() if " done: " in l)
+    results["pass after a load, other database writing"] = ("text", line.split(" done: ")[1], "")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
@@ -265,6 +432,8 @@ def main():
     os.environ.setdefault("PGHOST", "127.0.0.1")
     os.environ.setdefault("PGUSER", "postgres")
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "--manifest-path",
+                    os.path.join(ROOT, "benches", "latency-proxy", "Cargo.toml")], check=True)
     print(f"generating {args.rows} rows ...", file=sys.stderr)
     generate(args.rows)
     results = {}
@@ -276,7 +445,12 @@ def main():
          "verify": lambda: case_verify(args.repeats, results),
          "jobs": lambda: case_jobs(args.repeats, results),
          "rss": lambda: case_rss(args.rows, results),
-         "tls": lambda: case_tls(args.repeats, results)}[case]()
+         "tls": lambda: case_tls(args.repeats, results),
+         "friendly": lambda: case_friendly(args.rows, args.repeats, results),
+         "wan1": lambda: case_wan(0.5, args.repeats, results),
+         "wan10": lambda: case_wan(5, args.repeats, results),
+         "continuous": lambda: case_continuous(results),
+         "othertx": lambda: case_othertx(results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "
           f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
@@ -286,6 +460,15 @@ def main():
             continue
         if isinstance(v, list):
             print(f"{name:45s} {statistics.median(v):8.1f} % of the pass (median)")
+            continue
+        if v[0] == "text":
+            print(f"{name:45s} {v[1]}")
+            continue
+        if v[0] in ("ratio", "lag"):
+            xs = sorted(v[1]) or [float("nan")]
+            p99 = xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+            unit = "x" if v[0] == "ratio" else "s"
+            print(f"{name:45s} median {statistics.median(xs):6.2f}{unit}  p99 {p99:6.2f}{unit}  max {xs[-1]:6.2f}{unit}  ({v[2]})")
             continue
         b, a, c = v
         mb, ma = statistics.median(b), statistics.median(a)

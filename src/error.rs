@@ -83,6 +83,9 @@ impl Error {
                 CatalogError::CursorNotOrderable { .. } => {
                     "choose a cursor column of an orderable type (timestamp, timestamptz, bigint, numeric…)".into()
                 }
+                CatalogError::CursorUnindexed { statement, .. } => format!(
+                    "create the index first ({statement}), or pass --allow-unindexed-cursor to go on anyway"
+                ),
                 CatalogError::NoPrimaryKey { .. } => {
                     "add a primary key to the source table, or name a unique NOT NULL index's columns with --key".into()
                 }

@@ -37,6 +37,18 @@ pub enum CatalogError {
     /// The cursor column's type has no ordering.
     #[error("source: cursor column {column:?} has type {sql_type}, which has no ordering")]
     CursorNotOrderable { column: String, sql_type: String },
+    /// No index starts with the cursor column of a large table: every keyset window would
+    /// scan and sort the whole table.
+    #[error("source: no index of {table} (~{rows} rows) starts with the cursor column {column:?}: every window of a pass would scan and sort the whole table")]
+    CursorUnindexed {
+        table: QualifiedName,
+        /// The cursor column.
+        column: String,
+        /// The planner's row estimate.
+        rows: u64,
+        /// The statement that creates the index.
+        statement: String,
+    },
     /// No primary key: windows need a unique key to break cursor ties.
     #[error("source: table {table} has no primary key")]
     NoPrimaryKey { table: QualifiedName },

@@ -104,7 +104,17 @@ fn with_config(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    let known = |id: &str| sub_matches.ids().any(|i| i.as_str() == id);
+    // Every option of the subcommand, given or not (an option without a default and not
+    // given has no id in the matches).
+    let command = Cli::command();
+    let options: Vec<String> = command
+        .find_subcommand(sub)
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .chain(command.get_arguments())
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let known = |id: &str| options.iter().any(|o| o == id);
     let extra = config::file_args(&text, sub, known, given)
         .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
     Cli::try_parse_from(config::insert_after_subcommand(&args, sub, extra))
@@ -304,6 +314,10 @@ pub struct JobArgs {
     /// not by heap block ranges (TID range scans, PostgreSQL 14+).
     #[arg(env = "PGSYNC_NO_BLOCK_SCAN", long)]
     pub no_block_scan: bool,
+    /// Sync a table of more than 100,000 rows whose cursor column starts no index: every
+    /// window then scans and sorts the whole table (refused without this flag).
+    #[arg(env = "PGSYNC_ALLOW_UNINDEXED_CURSOR", long)]
+    pub allow_unindexed_cursor: bool,
     /// Approximate rows per slice (planning unit, from planner statistics).
     #[arg(env = "PGSYNC_SLICE_ROWS", long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub slice_rows: u64,

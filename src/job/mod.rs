@@ -32,6 +32,8 @@ pub struct JobSpec {
     pub slice_rows: u64,
     /// A pass from the start reads heap block ranges (not `--no-block-scan`).
     pub block_scan: bool,
+    /// Go on with a large table whose cursor starts no index (`--allow-unindexed-cursor`).
+    pub allow_unindexed_cursor: bool,
     /// Pause between passes in continuous mode.
     pub delay: Duration,
     pub state_dir: PathBuf,
@@ -149,6 +151,7 @@ impl JobSpec {
             window_target: args.window_target,
             slice_rows: args.slice_rows,
             block_scan: !args.no_block_scan,
+            allow_unindexed_cursor: args.allow_unindexed_cursor,
             delay: Duration::from_secs(args.delay),
             state_dir: args.state_dir.clone(),
             receipts_table,

@@ -12,6 +12,10 @@ use crate::protocol::receipts::Receipts;
 use crate::state::records::{Connections, JobRecord, SideConnection};
 use crate::state::{JobState, StateStore};
 
+/// Above this many rows (planner estimate), a cursor that starts no index refuses the job
+/// unless `--allow-unindexed-cursor`: below it, a scan per window costs little.
+const UNINDEXED_ROWS: u64 = 100_000;
+
 /// A job ready to run passes.
 pub struct Job {
     pub spec: JobSpec,
@@ -141,11 +145,23 @@ impl Databases {
                     .map(String::as_str)
                     .filter(|k| *k != spec.cursor),
             );
-            let message = format!(
-                "source: no index starts with column {:?}; every window will scan the table. Create one: CREATE INDEX ON {} ({})",
-                spec.cursor,
+            let statement = format!(
+                "CREATE INDEX CONCURRENTLY ON {} ({})",
                 spec.table,
                 catalog::join_quoted(columns, None)
+            );
+            if shape.estimated_rows > UNINDEXED_ROWS as f64 && !spec.allow_unindexed_cursor {
+                return Err(catalog::CatalogError::CursorUnindexed {
+                    table: spec.table.clone(),
+                    column: spec.cursor.clone(),
+                    rows: shape.estimated_rows.max(0.0) as u64,
+                    statement,
+                }
+                .into());
+            }
+            let message = format!(
+                "source: no index starts with column {:?}; every window will scan the table. Create one: {statement}",
+                spec.cursor,
             );
             crate::runtime::output::note(&spec.output, "warn", &message);
         }

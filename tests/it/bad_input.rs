@@ -324,3 +324,23 @@ fn a_second_sync_on_the_same_state_directory_is_refused_while_the_first_runs() {
     assert!(first.wait().unwrap().success());
     crate::harness::assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+#[test]
+fn a_large_table_whose_cursor_starts_no_index_is_refused_naming_the_index_to_create() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 120_000, 100);
+    src.exec("DROP INDEX transactions_updated_id; ANALYZE transactions");
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    assert_refused(
+        &job,
+        &dst,
+        &[
+            "source: no index of public.transactions",
+            "CREATE INDEX CONCURRENTLY ON public.transactions (\"updated\", \"id\")",
+            "--allow-unindexed-cursor",
+        ],
+    );
+    // Told to go on, it does (a warning says what each window costs).
+    job.run_ok("single", &["--allow-unindexed-cursor"]);
+    crate::harness::assert_tables_equal(&src, &dst, "transactions", "id");
+}

@@ -1,6 +1,9 @@
 //! One r2d2 pool per side, and the session set-up every connection gets. The first
 //! connection is opened directly, so a wrong password or an unreachable host becomes a typed
-//! error at once instead of r2d2's 30-second "timed out waiting for connection".
+//! error at once instead of r2d2's 30-second "timed out waiting for connection"; it is then
+//! the pool's first connection (over a link with latency, a connection costs several round
+//! trips). Check-outs are not tested with a query (a round trip each): a connection that
+//! broke fails its next statement, which the retry loop treats as transient.
 //! Source sessions are read-only with a bounded `statement_timeout` and `lock_timeout`;
 //! both sides pin the settings that change how values print, so a key read as text on one
 //! side means the same value on the other.
@@ -14,7 +17,40 @@ use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// A pooled connection.
-pub type Conn = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
+pub type Conn = r2d2::PooledConnection<FirstThenConnect>;
+
+/// The pool's connection manager: hands out the connection opened to check the settings
+/// first, then connects as `PostgresConnectionManager` does.
+pub struct FirstThenConnect {
+    first: Mutex<Option<postgres::Client>>,
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+}
+
+impl std::fmt::Debug for FirstThenConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FirstThenConnect")
+    }
+}
+
+impl r2d2::ManageConnection for FirstThenConnect {
+    type Connection = postgres::Client;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        match self.first.lock().ok().and_then(|mut f| f.take()) {
+            Some(client) => Ok(client),
+            None => self.inner.connect(),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut postgres::Client) -> Result<(), postgres::Error> {
+        self.inner.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut postgres::Client) -> bool {
+        self.inner.has_broken(conn)
+    }
+}
 
 /// Settings pinned on both sides so values have one text form (keys travel as text).
 const PINNED_TEXT_SETTINGS: &str =
@@ -39,7 +75,7 @@ pub struct SidePool {
     /// How the connections are protected: `TLSv1.3 TLS_AES_256_GCM_SHA384` (as the server's
     /// `pg_stat_ssl` reports it), or `none`.
     pub encryption: String,
-    pool: r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>,
+    pool: r2d2::Pool<FirstThenConnect>,
     last_error: Arc<Mutex<Option<postgres::Error>>>,
 }
 
@@ -107,17 +143,17 @@ impl SidePool {
             "{side}: connected to {}, encryption: {encryption}",
             info.redacted
         );
-        drop(probe);
         let last_error = Arc::new(Mutex::new(None));
         let pool = r2d2::Pool::builder()
             .max_size(connections.max(2))
             .min_idle(Some(0))
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(15))
             .error_handler(Box::new(KeepLastError(last_error.clone())))
-            .build_unchecked(PostgresConnectionManager::new(
-                config,
-                info.connector.clone(),
-            ));
+            .build_unchecked(FirstThenConnect {
+                first: Mutex::new(Some(probe)),
+                inner: PostgresConnectionManager::new(config, info.connector.clone()),
+            });
         Ok(SidePool {
             side,
             target: info.redacted.clone(),

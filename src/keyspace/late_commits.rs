@@ -7,8 +7,10 @@
 //!    (each holds a lock on its virtual transaction id, and on its xid once it has one:
 //!    `pg_locks`, readable by any role; `pg_current_snapshot()` does not list a running
 //!    transaction whose xid is at or above the snapshot's xmax), plus prepared ones;
-//! 2. when the pass finishes, each of them becomes *pending* with a floor = the pass's lower
-//!    bound (it may have committed rows after their window was read, or may still do so);
+//!    Those that end within a short wait, before any window reads, are dropped: every
+//!    window sees their rows;
+//! 2. when the pass finishes, each of the rest becomes *pending* with a floor = the pass's
+//!    lower bound (it may have committed rows after their window was read, or may still do so);
 //! 3. the next pass checks the pending ones *before* reading its upper bound: it starts no
 //!    later than the floor of every pending transaction; finished ones (visible to all of
 //!    its windows) are dropped, running ones are kept and checked again next time;
@@ -81,6 +83,27 @@ pub fn running(client: &mut postgres::Client) -> Result<BTreeSet<u64>, DbError> 
             vxid.and_then(vxid_token).or(xid.map(|x| x as u64))
         })
         .collect())
+}
+
+/// Of `xip` (running when a pass was planned), those still running after waiting up to
+/// `wait` for them to end. One that ended before any window of the pass reads is visible to
+/// every window, so the pass itself brings its rows: it need not be held back. Under a
+/// steady stream of short write transactions this keeps the next pass from re-reading this
+/// one's range.
+pub fn still_running_after(
+    client: &mut postgres::Client,
+    mut xip: BTreeSet<u64>,
+    wait: Duration,
+) -> Result<BTreeSet<u64>, DbError> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if xip.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(xip);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let now = running(client)?;
+        xip.retain(|t| now.contains(t));
+    }
 }
 
 /// How a lookback applies to a cursor type: an interval for date/time types, a number of

@@ -11,6 +11,10 @@ use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
 
+/// How long a plan waits for the transactions running at it to end (those that do need no
+/// holdback).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Plans a new pass: the lower bound is the watermark moved back by the lookback (or the
 /// destination fallback), lowered further to the floor of every pending transaction
 /// (docs/consistency.md). Pending transactions seen finished here are dropped; running ones
@@ -63,7 +67,10 @@ pub(super) fn plan_new_pass(
         );
     }
     // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
-    let xip = late_commits::running(src)?.into_iter().collect();
+    let xip = late_commits::running(src)?;
+    let xip = late_commits::still_running_after(src, xip, SETTLE)?
+        .into_iter()
+        .collect();
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
     // A pass from the very start into an empty destination can append: every row it meets
     // is new there, and the receipts apply each window once (docs/performance.md).

@@ -318,6 +318,13 @@ pub struct JobArgs {
     /// window then scans and sorts the whole table (refused without this flag).
     #[arg(env = "PGSYNC_ALLOW_UNINDEXED_CURSOR", long)]
     pub allow_unindexed_cursor: bool,
+    /// After a pass, delete the destination rows whose key the source no longer has (a
+    /// key-only comparison of both tables; a cursor cannot see deletes).
+    #[arg(env = "PGSYNC_DELETES", long)]
+    pub deletes: bool,
+    /// With --deletes in `continuous`: compare for deletes every N passes.
+    #[arg(env = "PGSYNC_DELETES_EVERY", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deletes_every: u64,
     /// Approximate rows per slice (planning unit, from planner statistics).
     #[arg(env = "PGSYNC_SLICE_ROWS", long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub slice_rows: u64,

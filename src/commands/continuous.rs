@@ -2,7 +2,7 @@
 //! Transient failures (connection lost, server restarting, conflicts) are retried with a
 //! capped exponential backoff for up to `--retry-for`; anything else stops with the error.
 
-use super::{run_and_report, Outcome};
+use super::{run_and_report, sweep_deletes_if_due, Outcome};
 use crate::error::Error;
 use crate::job::Job;
 use crate::job::JobSpec;
@@ -14,8 +14,13 @@ use crate::runtime::shutdown;
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let delay = spec.delay;
     let mut job = Job::open(spec)?;
+    let mut round = 0u64;
     loop {
-        if run_and_report(&mut job, Mode::Single)?.is_none() {
+        round += 1;
+        let Some(summary) = run_and_report(&mut job, Mode::Single)? else {
+            return Ok(Outcome::Interrupted);
+        };
+        if !sweep_deletes_if_due(&job, &summary, round)? {
             return Ok(Outcome::Interrupted);
         }
         if !shutdown::sleep(delay) {

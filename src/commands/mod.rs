@@ -71,6 +71,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 progress: !args.job.quiet,
                 chunk_blocks: args.chunk_blocks,
                 text_hash: args.text_hash,
+                keys_only: false,
             };
             let cmd = verify::VerifyCommand {
                 options,
@@ -114,6 +115,39 @@ pub fn run_and_report(job: &mut Job, mode: Mode) -> Result<Option<PassSummary>, 
     match run_pass_with_retries(job, mode)? {
         Retried::Done(summary) => Ok((report(&summary) == Outcome::Done).then_some(summary)),
         Retried::Interrupted => Ok(None),
+    }
+}
+
+/// After a finished pass, the `--deletes` sweep when it is due (the `round`-th pass of this
+/// run, every `--deletes-every` passes), retried like a pass; prints its line. `false` when
+/// interrupted.
+pub fn sweep_deletes_if_due(job: &Job, summary: &PassSummary, round: u64) -> Result<bool, Error> {
+    let Some(every) = job.spec.deletes_every else {
+        return Ok(true);
+    };
+    if !summary.finished || !round.is_multiple_of(every) {
+        return Ok(true);
+    }
+    let db = job.databases();
+    let output = job.spec.output;
+    let swept = retry::with_retries(
+        &mut retry::RealClock,
+        job.spec.retry_for,
+        || crate::verify::deletes::sweep(&job.spec, &db),
+        |e, pause| {
+            let message = format!("{e}; retrying the deletes in {:.1}s", pause.as_secs_f64());
+            crate::runtime::output::note(&output, "warn", &message);
+        },
+    )?;
+    match swept {
+        Retried::Done(d) => {
+            println!(
+                "pass {} deletes: {} rows deleted (keys the source no longer has), {} windows compared in {:.2}s",
+                summary.pass, d.rows_deleted, d.windows, d.seconds
+            );
+            Ok(true)
+        }
+        Retried::Interrupted => Ok(false),
     }
 }
 

@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub block_scan: bool,
     /// Go on with a large table whose cursor starts no index (`--allow-unindexed-cursor`).
     pub allow_unindexed_cursor: bool,
+    /// `--deletes`: sweep for deleted rows every this many passes.
+    pub deletes_every: Option<u64>,
     /// Pause between passes in continuous mode.
     pub delay: Duration,
     pub state_dir: PathBuf,
@@ -152,6 +154,7 @@ impl JobSpec {
             slice_rows: args.slice_rows,
             block_scan: !args.no_block_scan,
             allow_unindexed_cursor: args.allow_unindexed_cursor,
+            deletes_every: args.deletes.then_some(args.deletes_every),
             delay: Duration::from_secs(args.delay),
             state_dir: args.state_dir.clone(),
             receipts_table,

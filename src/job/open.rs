@@ -219,6 +219,18 @@ pub fn open_state_if_exists(spec: &JobSpec) -> Option<JobState> {
 }
 
 impl Job {
+    /// The job's databases, as verify works on them.
+    pub fn databases(&self) -> Databases {
+        Databases {
+            source: self.source.clone(),
+            dest: self.dest.clone(),
+            shape: self.shape.clone(),
+            dest_existed: true,
+            ks: self.ks.clone(),
+            types_to_create: Vec::new(),
+        }
+    }
+
     /// Opens the state, then connects and validates both tables. Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
         let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;

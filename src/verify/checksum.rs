@@ -34,6 +34,8 @@ pub enum RowHash {
     Record,
     /// `hashtextextended` of the row's text: any type, compares representations.
     Text,
+    /// The key alone (`--deletes`: which keys each side has, not what the rows hold).
+    Key,
 }
 
 impl RowHash {
@@ -96,6 +98,7 @@ impl Checksums<'_> {
         match self.row_hash {
             RowHash::Record => format!("hash_record_extended(ROW({row}), 0)"),
             RowHash::Text => format!("hashtextextended(ROW({row})::text, 0)"),
+            RowHash::Key => format!("hashtextextended({}, 0)", self.key_text()),
         }
     }
 
@@ -156,12 +159,33 @@ impl Checksums<'_> {
         }
     }
 
+    /// The rows of a window as a cursor range the cursor's index can serve (the same rows
+    /// as `window_of(row) = window`: `width_bucket` puts `c` in window `i` when
+    /// `bounds[i-1] <= c < bounds[i]`).
+    pub fn window_condition(&self, window: i64) -> String {
+        let c = self.cursor();
+        if window < 0 {
+            return format!("{c} IS NULL");
+        }
+        let ct = &self.ks.cursor.1;
+        let i = window as usize;
+        let mut parts = vec![format!("{c} IS NOT NULL")];
+        if i > 0 {
+            if let Some(lower) = self.bounds.get(i - 1) {
+                parts.push(format!("{c} >= {}", typed_literal(lower, ct)));
+            }
+        }
+        if let Some(upper) = self.bounds.get(i) {
+            parts.push(format!("{c} < {}", typed_literal(upper, ct)));
+        }
+        parts.join(" AND ")
+    }
+
     fn node_condition(&self, node: &Node) -> String {
         let mut cond = format!(
-            "{} AND {} = {}",
+            "{} AND {}",
             self.range_condition(),
-            self.window_of(),
-            node.window
+            self.window_condition(node.window)
         );
         for (i, bucket) in node.path.iter().enumerate() {
             cond.push_str(&format!(" AND ({}) = {bucket}", self.sub_bucket(i + 1)));
@@ -215,16 +239,40 @@ impl Checksums<'_> {
         )
     }
 
-    /// Every row of a node: key text, key values, cursor, hash.
+    /// Every row of a node, as little as identifies and compares it: key values, hash.
     pub fn rows_sql(&self, node: &Node) -> String {
-        let keys = self.key_values();
         format!(
-            "SELECT {}, ARRAY[{keys}], {}::text, ({})::text FROM {} a WHERE {}",
-            self.key_text(),
-            self.cursor(),
+            "SELECT ARRAY[{}], {} FROM {} a WHERE {}",
+            self.key_values(),
             self.row_hash(),
             self.shape.table.sql(),
             self.node_condition(node)
+        )
+    }
+
+    /// The key text and values of keys given as text values (no table read): the same
+    /// `key_text` a row with that key has.
+    pub fn key_texts_sql(&self, keys: &[Vec<String>]) -> String {
+        let rows = keys
+            .iter()
+            .map(|k| {
+                let values = self
+                    .ks
+                    .key
+                    .iter()
+                    .zip(k)
+                    .map(|((_, t), v)| typed_literal(v, t))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("({values})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {}, ARRAY[{}] FROM (VALUES {rows}) AS a ({})",
+            self.key_text(),
+            self.key_values(),
+            join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), None)
         )
     }
 
@@ -322,6 +370,24 @@ mod tests {
         );
         assert_eq!(c.window_bounds(0), (None, Some("10".into())));
         assert_eq!(c.window_bounds(2), (Some("20".into()), None));
+        // The same windows as width_bucket, as ranges an index on the cursor serves.
+        assert_eq!(
+            c.window_condition(0),
+            r#"a."updated" IS NOT NULL AND a."updated" < '10'::bigint"#
+        );
+        assert_eq!(
+            c.window_condition(1),
+            r#"a."updated" IS NOT NULL AND a."updated" >= '10'::bigint AND a."updated" < '20'::bigint"#
+        );
+        assert_eq!(
+            c.window_condition(2),
+            r#"a."updated" IS NOT NULL AND a."updated" >= '20'::bigint"#
+        );
+        assert_eq!(c.window_condition(-1), r#"a."updated" IS NULL"#);
+        assert_eq!(
+            c.key_texts_sql(&[vec!["7".into()]]),
+            r#"SELECT ROW(a."id")::text, ARRAY[a."id"::text] FROM (VALUES ('7'::integer)) AS a ("id")"#
+        );
     }
 
     #[test]

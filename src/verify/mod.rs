@@ -8,6 +8,7 @@
 
 pub mod beyond;
 pub mod checksum;
+pub mod deletes;
 pub mod drill;
 pub mod repair;
 pub mod report;
@@ -47,6 +48,8 @@ pub struct VerifyOptions {
     pub chunk_blocks: u64,
     /// Hash every row's text even when its types allow the faster record hash.
     pub text_hash: bool,
+    /// Compare keys only: which rows each side has, not their contents (`--deletes`).
+    pub keys_only: bool,
 }
 
 /// How a row differs.
@@ -250,7 +253,9 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         )?,
         None => Vec::new(),
     };
-    let row_hash = if opts.text_hash {
+    let row_hash = if opts.keys_only {
+        RowHash::Key
+    } else if opts.text_hash {
         RowHash::Text
     } else {
         choose_row_hash(&mut src, &mut dst, &db.shape)

@@ -11,6 +11,9 @@ mod sync;
 /// First loads by heap block ranges: unordered heaps, --jobs, SIGKILL under a writer.
 mod blocks;
 
+/// `--deletes`: rows deleted at the source, removed after a pass; under a writer too.
+mod deletes;
+
 /// Crashes: SIGKILL at random moments and at each protocol step, SIGINT, then resume.
 mod crash;
 

@@ -275,3 +275,46 @@ fn a_destination_row_past_the_watermark_that_the_source_lacks_is_a_difference() 
         0
     );
 }
+
+#[test]
+fn hundreds_of_scattered_differences_are_each_named_once() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 200_000, 100);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    job.run_ok("single", &[]);
+    // Every window differs: 100 changed, 100 deleted and 100 extra rows, spread over the table.
+    let keys = |sql: &str| -> Vec<String> {
+        dst.client()
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| format!("({})", r.get::<_, String>(0)))
+            .collect()
+    };
+    let changed = keys("UPDATE transactions SET amount = amount + 1 WHERE id IN (SELECT id FROM transactions ORDER BY md5(id::text) LIMIT 100) RETURNING id::text");
+    let missing = keys("DELETE FROM transactions WHERE id IN (SELECT id FROM transactions ORDER BY md5(id::text) DESC LIMIT 100) RETURNING id::text");
+    let extra = keys(
+        "INSERT INTO transactions SELECT gen_random_uuid(), user_id, created, updated, certified_by_user, amount, 'EXTRA'
+         FROM transactions ORDER BY md5(id::text || 'x') LIMIT 100 RETURNING id::text",
+    );
+    let v = verify_json(&job, &[], 1);
+    let mut expected: Vec<(String, String)> = changed
+        .into_iter()
+        .map(|k| ("different".to_string(), k))
+        .chain(
+            missing
+                .into_iter()
+                .map(|k| ("missing_in_destination".to_string(), k)),
+        )
+        .chain(
+            extra
+                .into_iter()
+                .map(|k| ("extra_in_destination".to_string(), k)),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(diffs(&v), expected);
+    assert!(v["differing_windows"].as_array().unwrap().len() > 1);
+    verify_json(&job, &["--repair"], 0);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}

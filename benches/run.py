@@ -34,6 +34,10 @@ pgsync in release mode, and times, alternating each pgsync run with its baseline
   continuous   pgsync continuous (--delay 5) for 60 s while a writer updates ~2,000 rows/s (cursor =
                epoch ms at write time): rows read per pass / rows changed since the previous pass,
                and the lag (source max cursor - destination max cursor, sampled 4x a second)
+  scattered    verify with 300 differences scattered over the table (100 changed, 100 missing, 100
+               extra in the destination) vs verify on equal tables and one whole-table count + hash
+               query per side; and the --deletes sweep after 0.1% and 1% of the source's rows were
+               deleted (its own time, from its output line) vs the same whole-table queries
   othertx      a pass right after a fresh load while another database on the server holds a
                write transaction open: rows read (should be the lookback band, not the table)
 
@@ -403,6 +407,47 @@ def case_continuous(results, seconds=60, delay=5):
     results["continuous: lag (source - destination max cursor)"] = ("lag", lags, f"--delay {delay}")
 
 
+def case_scattered(repeats, results):
+    """verify's drill-down with scattered differences, and the --deletes sweep."""
+    import re
+    whole = "SELECT count(*), sum(hash_record_extended(t, 0)) FROM transactions t"
+    def both(sql):
+        procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
+                 for db in (SRC, DST)]
+        for p in procs:
+            assert p.wait() == 0
+    def verify(st, expect):
+        r = subprocess.run([BIN, "verify", "--quiet", "--state-dir", st, SRC, DST, "transactions"],
+                           stdout=subprocess.DEVNULL)
+        assert r.returncode == expect, r.returncode
+    reset_dst()
+    equal, scattered, floor = [], [], []
+    with tempfile.TemporaryDirectory() as st:
+        pgsync(st)
+        for _ in range(repeats):
+            equal.append(timed(lambda: verify(st, 0)))
+            floor.append(timed(lambda: both(whole)))
+        psql(DST, "UPDATE transactions SET amount = amount + 1 WHERE id IN (SELECT id FROM transactions ORDER BY md5(id::text) LIMIT 100)")
+        psql(DST, "DELETE FROM transactions WHERE id IN (SELECT id FROM transactions ORDER BY md5(id::text) DESC LIMIT 100)")
+        psql(DST, "INSERT INTO transactions SELECT gen_random_uuid(), user_id, created, updated, certified_by_user, amount, 'X' "
+                  "FROM transactions ORDER BY md5(id::text || 'x') LIMIT 100")
+        for _ in range(repeats):
+            scattered.append(timed(lambda: verify(st, 1)))
+    results["verify, 300 scattered differences"] = ("vs", scattered, equal, "equal-tables verify")
+    results["verify, equal tables (this run)"] = ("vs", equal, floor, "one whole-table query per side")
+    for share in (0.001, 0.01):
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            pgsync(st)
+            psql(SRC, f"DELETE FROM transactions WHERE random() < {share}")
+            r = subprocess.run([BIN, "single", "--deletes", "--state-dir", st, SRC, DST, "transactions"],
+                               capture_output=True, text=True, check=True)
+            m = re.search(r"deletes: (\d+) rows deleted .* in ([0-9.]+)s", r.stdout)
+            sweep = [float(m.group(2))]
+        results[f"--deletes sweep, {share:.1%} deleted ({m.group(1)} rows)"] = ("vs", sweep, floor,
+                                                                         "one whole-table query per side")
+
+
 def case_othertx(results):
     """A pass right after a fresh load while another database holds a write transaction open."""
     other = "pgsync_bench_other"
@@ -454,7 +499,8 @@ def main():
          "wan1": lambda: case_wan(0.5, args.repeats, results),
          "wan10": lambda: case_wan(5, args.repeats, results),
          "continuous": lambda: case_continuous(results),
-         "othertx": lambda: case_othertx(results)}[case]()
+         "othertx": lambda: case_othertx(results),
+         "scattered": lambda: case_scattered(args.repeats, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "
           f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
@@ -467,6 +513,10 @@ def main():
             continue
         if v[0] == "text":
             print(f"{name:45s} {v[1]}")
+            continue
+        if v[0] == "vs":
+            mb, ma = statistics.median(v[1]), statistics.median(v[2])
+            print(f"{name:45s} {mb:7.2f}s  vs {v[3]} {ma:7.2f}s  ratio {mb / ma:5.2f}x")
             continue
         if v[0] in ("ratio", "lag"):
             xs = sorted(v[1]) or [float("nan")]

@@ -92,6 +92,7 @@ mod tests {
             estimated_rows: 0.0,
             cursor_indexed: false,
             key_deferred: false,
+            partitioned: false,
         }
     }
 

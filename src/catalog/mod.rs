@@ -8,6 +8,7 @@ pub mod types;
 
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 
 /// Why a table cannot be synced as asked.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +116,8 @@ pub struct TableShape {
     pub cursor_indexed: bool,
     /// pgsync created it without its primary key, to be built after the first load.
     pub key_deferred: bool,
+    /// A partitioned table (its rows live in its partitions).
+    pub partitioned: bool,
 }
 
 impl TableShape {
@@ -167,10 +170,10 @@ pub fn load(
 ) -> Result<Option<TableShape>, CatalogError> {
     let doing = format!("reading the catalog for {table}");
     let rel = client
-        .query_opt(
+        .query_typed_opt(
             "SELECT c.oid, c.reltuples::float8, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-            &[&table.schema, &table.name],
+            &[(&table.schema, Type::TEXT), (&table.name, Type::TEXT)],
         )
         .on(side, &doing)?;
     let Some(rel) = rel else { return Ok(None) };
@@ -184,12 +187,12 @@ pub fn load(
         });
     }
     let columns = client
-        .query(
+        .query_typed(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '', a.atttypid, \
              CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END \
              FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )
         .on(side, &doing)?
         .iter()
@@ -204,30 +207,30 @@ pub fn load(
         })
         .collect();
     let primary_key = client
-        .query(
+        .query_typed(
             "SELECT a.attname::text FROM pg_index i \
              CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
              WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )
         .on(side, &doing)?
         .iter()
         .map(|r| r.get(0))
         .collect();
     let has_user_triggers: bool = client
-        .query_one(
+        .query_typed_one(
             "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal)",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )
         .on(side, &doing)?
         .get(0);
     let cursor_indexed = match cursor {
         Some(col) => client
-            .query_one(
+            .query_typed_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
                  AND a.attnum = i.indkey[0] WHERE i.indrelid = $1 AND a.attname = $2)",
-                &[&oid, &col],
+                &[(&oid, Type::OID), (&col, Type::TEXT)],
             )
             .on(side, &doing)?
             .get(0),
@@ -241,6 +244,7 @@ pub fn load(
         estimated_rows: rel.get(1),
         cursor_indexed,
         key_deferred: rel.get::<_, String>(3) == ddl::KEY_LATER,
+        partitioned: relkind == "p",
     }))
 }
 
@@ -315,13 +319,13 @@ pub fn use_key(
     }
     let doing = format!("looking for a unique index on {}", shape.table);
     let found: bool = client
-        .query_one(
+        .query_typed_one(
             "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = $1::text::regclass AND i.indisunique \
                AND i.indpred IS NULL AND i.indexprs IS NULL \
                AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a \
                     WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])) \
                    = (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) k))",
-            &[&shape.table.sql(), &key],
+            &[(&shape.table.sql(), Type::TEXT), (&key, Type::TEXT_ARRAY)],
         )
         .on(side, &doing)?
         .get(0);

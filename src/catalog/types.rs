@@ -6,6 +6,7 @@
 use super::{CatalogError, TableShape};
 use crate::db::ident::literal;
 use crate::db::{PgResultExt, Side};
+use postgres::types::Type;
 
 /// A user type a column of the source table uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub fn used_by(
     shape: &TableShape,
 ) -> Result<Vec<UserType>, CatalogError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT DISTINCT format_type(t.oid, NULL), t.typtype::text,
                CASE t.typtype
                  WHEN 'e' THEN (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
@@ -41,7 +42,7 @@ pub fn used_by(
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                AND t.typtype IN ('e', 'd', 'c', 'r')
              ORDER BY 1",
-            &[&shape.table.sql()],
+            &[(&shape.table.sql(), Type::TEXT)],
         )
         .on(Side::Source, "reading the table's user types")?;
     Ok(rows
@@ -82,7 +83,10 @@ pub fn missing_on_destination(
     let mut create = Vec::new();
     for t in types {
         let exists: bool = client
-            .query_one("SELECT pg_catalog.to_regtype($1) IS NOT NULL", &[&t.name])
+            .query_typed_one(
+                "SELECT pg_catalog.to_regtype($1) IS NOT NULL",
+                &[(&t.name, Type::TEXT)],
+            )
             .on(Side::Destination, "looking for the table's user types")?
             .get(0);
         match (exists, t.is_enum, &t.create) {

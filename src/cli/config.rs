@@ -4,6 +4,18 @@
 
 use std::ffi::OsString;
 
+/// Every option of subcommand `sub` (and the global ones), given or not: an option without
+/// a default that was not given has no id in the parsed matches.
+pub fn option_ids(command: &clap::Command, sub: &str) -> Vec<String> {
+    command
+        .find_subcommand(sub)
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .chain(command.get_arguments())
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
 /// The arguments a config file adds for subcommand `sub`. `known(id)`: the subcommand has
 /// that option; `given(id)`: the command line or environment set it already.
 pub fn file_args(

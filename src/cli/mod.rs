@@ -104,16 +104,7 @@ fn with_config(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    // Every option of the subcommand, given or not (an option without a default and not
-    // given has no id in the matches).
-    let command = Cli::command();
-    let options: Vec<String> = command
-        .find_subcommand(sub)
-        .into_iter()
-        .flat_map(|c| c.get_arguments())
-        .chain(command.get_arguments())
-        .map(|a| a.get_id().to_string())
-        .collect();
+    let options = config::option_ids(&Cli::command(), sub);
     let known = |id: &str| options.iter().any(|o| o == id);
     let extra = config::file_args(&text, sub, known, given)
         .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;

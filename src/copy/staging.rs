@@ -117,7 +117,7 @@ pub fn last_position(
         ks.position_select()
     );
     let row = txn
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .on(Side::Destination, "reading the window's end")?;
     // Among NULL cursors the cursor value is NULL; key columns are never NULL.
     let values = (0..row.len())

@@ -99,6 +99,7 @@ mod tests {
             estimated_rows: 0.0,
             cursor_indexed: true,
             key_deferred: false,
+            partitioned: false,
         }
     }
 

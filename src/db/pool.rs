@@ -182,7 +182,7 @@ impl SidePool {
 
 /// The session's protection as the server sees it (`pg_stat_ssl`).
 fn encryption(client: &mut postgres::Client) -> Result<String, postgres::Error> {
-    let row = client.query_one(
+    let row = client.query_typed_one(
         "SELECT ssl, coalesce(version, ''), coalesce(cipher, '') FROM pg_catalog.pg_stat_ssl \
          WHERE pid = pg_catalog.pg_backend_pid()",
         &[],

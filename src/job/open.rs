@@ -145,8 +145,14 @@ impl Databases {
                     .map(String::as_str)
                     .filter(|k| *k != spec.cursor),
             );
+            // A partitioned table takes no CONCURRENTLY index (its partitions do, one by one).
             let statement = format!(
-                "CREATE INDEX CONCURRENTLY ON {} ({})",
+                "CREATE INDEX{} ON {} ({})",
+                if shape.partitioned {
+                    ""
+                } else {
+                    " CONCURRENTLY"
+                },
                 spec.table,
                 catalog::join_quoted(columns, None)
             );

@@ -5,6 +5,7 @@
 use super::{Position, Slice, SliceKind};
 use crate::db::ident::QualifiedName;
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 
 /// At most this many slices per pass.
 const MAX_SLICES: u64 = 10_000;
@@ -29,11 +30,11 @@ pub fn readable_by_blocks(
     table: &QualifiedName,
 ) -> Result<bool, DbError> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) \
              FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
-            &[&table.sql()],
+            &[(&table.sql(), Type::TEXT)],
         )
         .on(Side::Source, "checking whether the table can be read by block ranges")?;
     Ok(row.get(0))
@@ -43,11 +44,11 @@ pub fn readable_by_blocks(
 pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Heap, DbError> {
     let doing = "measuring the table's heap";
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint, \
                     c.reltuples::float8, c.relpages::bigint \
              FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
-            &[&table.sql()],
+            &[(&table.sql(), Type::TEXT)],
         )
         .on(Side::Source, doing)?;
     let blocks = row.get::<_, i64>(0).max(0) as u64;
@@ -60,7 +61,10 @@ pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Heap
             "SELECT count(*) FROM {} WHERE ctid < '({sample},0)'::tid",
             table.sql()
         );
-        let rows: i64 = client.query_one(&sql, &[]).on(Side::Source, doing)?.get(0);
+        let rows: i64 = client
+            .query_typed_one(&sql, &[])
+            .on(Side::Source, doing)?
+            .get(0);
         rows as f64 / sample as f64
     } else {
         0.0

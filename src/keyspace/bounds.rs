@@ -10,6 +10,7 @@
 use super::{KeySpace, Position};
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 
 /// The clock a cursor of this SQL type (as `format_type` prints it) follows, as a source
 /// expression; `None` for a type that is not a point in time.
@@ -37,7 +38,7 @@ pub fn source_upper(
     let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
     let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     Ok(client
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .on(Side::Source, "reading the max cursor")?
         .get(0))
 }
@@ -73,7 +74,7 @@ pub fn beyond_clock(
         table.sql()
     );
     let found = client
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .on(Side::Source, "looking for cursors past the source's clock")?;
     let rows: i64 = found.get(0);
     Ok((rows > 0).then(|| BeyondClock {
@@ -94,7 +95,7 @@ pub fn source_has_null_cursors(
         quote(&ks.cursor.0)
     );
     Ok(client
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .on(Side::Source, "looking for NULL cursors")?
         .get(0))
 }
@@ -107,7 +108,10 @@ pub fn destination_fallback(
     ks: &KeySpace,
 ) -> Result<Position, DbError> {
     let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.sql()])
+        .query_typed_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&table.sql(), Type::TEXT)],
+        )
         .on(Side::Destination, "looking for the destination table")?
         .get(0);
     if !exists {
@@ -119,7 +123,7 @@ pub fn destination_fallback(
     let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
     let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     let max: Option<String> = client
-        .query_one(&sql, &[])
+        .query_typed_one(&sql, &[])
         .on(Side::Destination, "reading the destination's max cursor")?
         .get(0);
     Ok(max.map_or(Position::Start, Position::BeforeCursor))
@@ -139,7 +143,7 @@ pub fn past_clock(
     // The type comes from the catalog (format_type), never from the user.
     let sql = format!("SELECT $1::text::{} > {now}", ks.cursor.1);
     Ok(client
-        .query_one(&sql, &[&value])
+        .query_typed_one(&sql, &[(&value, Type::TEXT)])
         .on(
             Side::Source,
             "comparing the watermark with the source's clock",

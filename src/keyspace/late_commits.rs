@@ -23,6 +23,7 @@
 
 use super::Position;
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -73,7 +74,7 @@ const RUNNING: &str = "\
 /// The transactions running now in the source table's database ([`RUNNING`]), as tokens.
 pub fn running(client: &mut postgres::Client) -> Result<BTreeSet<u64>, DbError> {
     let rows = client
-        .query(RUNNING, &[])
+        .query_typed(RUNNING, &[])
         .on(Side::Source, "listing running source transactions")?;
     Ok(rows
         .iter()
@@ -136,7 +137,7 @@ pub fn apply_lookback(
     };
     let sql = format!("SELECT ($1::text::{sql_type} - {expr})::{sql_type}::text");
     let back: String = client
-        .query_one(&sql, &[v])
+        .query_typed_one(&sql, &[(v, Type::TEXT)])
         .on(Side::Source, "applying the lookback")?
         .get(0);
     Ok(Position::BeforeCursor(back))
@@ -165,7 +166,7 @@ pub fn earliest(
     }
     let sql = format!("SELECT min(x::{sql_type})::text FROM unnest($1::text[]) AS x");
     let min: Option<String> = client
-        .query_one(&sql, &[&values])
+        .query_typed_one(&sql, &[(&values, Type::TEXT_ARRAY)])
         .on(Side::Source, "choosing the pass start")?
         .get(0);
     Ok(min.map_or(Position::Start, Position::BeforeCursor))

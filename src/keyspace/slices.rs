@@ -6,6 +6,7 @@ use super::bounds::lower_cursor;
 use super::{KeySpace, Position, Slice, SliceKind};
 use crate::db::ident::{typed_literal, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 
 /// At most this many slices per pass, whatever the statistics say.
 const MAX_SLICES: usize = 10_000;
@@ -92,7 +93,15 @@ pub fn histogram_cuts(
     );
     let regclass = table.sql();
     let rows = client
-        .query(&sql, &[&table.schema, &table.name, &ks.cursor.0, &regclass])
+        .query_typed(
+            &sql,
+            &[
+                (&table.schema, Type::TEXT),
+                (&table.name, Type::TEXT),
+                (&ks.cursor.0, Type::TEXT),
+                (&regclass, Type::TEXT),
+            ],
+        )
         .on(Side::Source, "reading planner statistics")?;
     let Some(first) = rows.first() else {
         return Ok(Vec::new());

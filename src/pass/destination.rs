@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::job::Job;
 use crate::runtime::failpoint;
 use crate::state::records::ApplyMode;
+use postgres::types::Type;
 
 /// Creates the destination table when missing (one transaction), the receipts table, and
 /// the session's staging table; returns the upsert statement.
@@ -30,22 +31,19 @@ pub(super) fn prepare_destination(
         }
         None => {
             let schema_exists: bool = dst
-                .query_one(
+                .query_typed_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                    &[&table.schema],
+                    &[(&table.schema, Type::TEXT)],
                 )
                 .on(Side::Destination, "looking for the destination schema")?
                 .get(0);
-            let mut txn = dst
-                .transaction()
-                .on(Side::Destination, "creating the destination table")?;
             let with_key = apply != ApplyMode::AppendKeyLater;
-            // With the enums the table uses that the destination lacks: one transaction.
+            // With the enums the table uses that the destination lacks: one transaction (the
+            // statements of one simple query run as one implicit transaction: all or none),
+            // in one round trip.
             let sql =
                 ddl::create_table_sql(&job.shape, !schema_exists, with_key, &job.types_to_create);
-            txn.batch_execute(&sql)
-                .on(Side::Destination, "creating the destination table")?;
-            txn.commit()
+            dst.batch_execute(&sql)
                 .on(Side::Destination, "creating the destination table")?;
             job.shape.has_user_triggers = false;
             !with_key
@@ -98,7 +96,10 @@ pub(super) fn destination_rows(
 ) -> Result<Option<bool>, Error> {
     let doing = "looking at the destination table";
     let exists: bool = dst
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.sql()])
+        .query_typed_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&table.sql(), Type::TEXT)],
+        )
         .on(Side::Destination, doing)?
         .get(0);
     if !exists {
@@ -106,7 +107,7 @@ pub(super) fn destination_rows(
     }
     let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", table.sql());
     Ok(Some(
-        dst.query_one(&sql, &[])
+        dst.query_typed_one(&sql, &[])
             .on(Side::Destination, doing)?
             .get(0),
     ))

@@ -6,6 +6,7 @@
 use crate::db::ident::{literal, quote, QualifiedName};
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::keyspace::Position;
+use postgres::types::Type;
 use serde::Deserialize;
 
 /// Proof that one window committed, as stored in the destination.
@@ -93,7 +94,7 @@ impl Receipts {
     pub fn exists(&self, client: &mut postgres::Client) -> Result<bool, DbError> {
         let sql = "SELECT to_regclass($1) IS NOT NULL";
         Ok(client
-            .query_one(sql, &[&self.table.sql()])
+            .query_typed_one(sql, &[(&self.table.sql(), Type::TEXT)])
             .on(Side::Destination, "looking for the receipts table")?
             .get(0))
     }
@@ -103,10 +104,10 @@ impl Receipts {
     pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
         if self.exists(client)? {
             let current: bool = client
-                .query_one(
+                .query_typed_one(
                     "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass \
                        AND attname = 'resume_rank' AND NOT attisdropped)",
-                    &[&self.table.sql()],
+                    &[(&self.table.sql(), Type::TEXT)],
                 )
                 .on(Side::Destination, DOING)?
                 .get(0);
@@ -121,9 +122,9 @@ impl Receipts {
             return Ok(());
         }
         let schema_exists: bool = client
-            .query_one(
+            .query_typed_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                &[&self.table.schema],
+                &[(&self.table.schema, Type::TEXT)],
             )
             .on(Side::Destination, DOING)?
             .get(0);
@@ -190,21 +191,21 @@ impl Receipts {
         );
         let doing = "reading receipts";
         let slices = client
-            .query(
+            .query_typed(
                 &format!("SELECT DISTINCT ON (slice) to_jsonb(r)::text {of_pass} ORDER BY slice, window_no DESC"),
-                &[&job],
+                &[(&job, Type::TEXT)],
             )
             .on(Side::Destination, doing)?
             .iter()
             .map(|row| parse_receipt(&row.get::<_, String>(0)))
             .collect::<Result<_, _>>()?;
         let resume = client
-            .query_opt(
+            .query_typed_opt(
                 &format!(
                     "SELECT to_jsonb(r)::text {of_pass} AND to_jsonb(r)->'resume_rank' <> 'null' \
                      ORDER BY (to_jsonb(r)->>'resume_rank')::bigint DESC LIMIT 1"
                 ),
-                &[&job],
+                &[(&job, Type::TEXT)],
             )
             .on(Side::Destination, doing)?
             .map(|row| parse_receipt(&row.get::<_, String>(0)))
@@ -227,7 +228,7 @@ impl Receipts {
             self.table.sql()
         );
         let row = client
-            .query_opt(&sql, &[&job])
+            .query_typed_opt(&sql, &[(&job, Type::TEXT)])
             .on(Side::Destination, "reading receipts")?;
         Ok(row.and_then(|r| r.get(0)))
     }

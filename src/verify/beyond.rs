@@ -5,7 +5,8 @@
 //! window covers it. Keys are read from the destination and looked up in the source, 1,000
 //! at a time.
 
-use super::checksum::{key_in_list, Checksums};
+use super::checksum::Checksums;
+use super::keys::key_in_list;
 use super::{RowDiff, RowDiffKind};
 use crate::db::ident::{quote, typed_literal};
 use crate::db::{PgResultExt, Side};
@@ -31,7 +32,7 @@ pub fn extra_beyond(
         typed_literal(watermark, &checks.ks.cursor.1)
     );
     let rows = dst
-        .query(&beyond, &[])
+        .query_typed(&beyond, &[])
         .on(Side::Destination, "reading the rows past the watermark")?;
     let keys: Vec<(String, Vec<String>)> = rows
         .iter()
@@ -46,7 +47,7 @@ pub fn extra_beyond(
             key_in_list(checks.ks, "a", &wanted)
         );
         let found: HashSet<String> = src
-            .query(&sql, &[])
+            .query_typed(&sql, &[])
             .on(Side::Source, "looking up the rows past the watermark")?
             .iter()
             .map(|r| r.get(0))

@@ -253,25 +253,11 @@ impl Checksums<'_> {
     /// The key text and values of keys given as text values (no table read): the same
     /// `key_text` a row with that key has.
     pub fn key_texts_sql(&self, keys: &[Vec<String>]) -> String {
-        let rows = keys
-            .iter()
-            .map(|k| {
-                let values = self
-                    .ks
-                    .key
-                    .iter()
-                    .zip(k)
-                    .map(|((_, t), v)| typed_literal(v, t))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("({values})")
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
         format!(
-            "SELECT {}, ARRAY[{}] FROM (VALUES {rows}) AS a ({})",
+            "SELECT {}, ARRAY[{}] FROM (VALUES {}) AS a ({})",
             self.key_text(),
             self.key_values(),
+            super::keys::typed_tuples(self.ks, keys),
             join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), None)
         )
     }
@@ -290,26 +276,6 @@ impl Checksums<'_> {
         let upper = self.bounds.get(i).cloned();
         (lower, upper)
     }
-}
-
-/// `(a.k1, a.k2) IN ((v1, v2), …)` for a list of keys given as text values.
-pub fn key_in_list(ks: &KeySpace, alias: &str, keys: &[Vec<String>]) -> String {
-    let cols = join_quoted(ks.key.iter().map(|(n, _)| n.as_str()), Some(alias));
-    let values = keys
-        .iter()
-        .map(|k| {
-            let vals = ks
-                .key
-                .iter()
-                .zip(k)
-                .map(|((_, t), v)| typed_literal(v, t))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({vals})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("({cols}) IN ({values})")
 }
 
 #[cfg(test)]
@@ -340,6 +306,7 @@ mod tests {
             estimated_rows: 0.0,
             cursor_indexed: true,
             key_deferred: false,
+            partitioned: false,
         };
         let ks = KeySpace {
             cursor: ("updated".into(), "bigint".into()),
@@ -418,14 +385,5 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains(r#"AND (hashtextextended(ROW(a."id")::text, 1) & 15) = 3 AND (hashtextextended(ROW(a."id")::text, 2) & 15) = 15"#), "{sql}");
-    }
-
-    #[test]
-    fn key_lists_are_typed_literals() {
-        let (_, ks) = fixture();
-        assert_eq!(
-            key_in_list(&ks, "a", &[vec!["1".into()], vec!["2".into()]]),
-            r#"(a."id") IN (('1'::integer), ('2'::integer))"#
-        );
     }
 }

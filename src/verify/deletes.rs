@@ -9,7 +9,7 @@
 //! transaction; deleting rows already gone changes nothing, so a sweep cut short by a crash
 //! is finished by the next one.
 
-use super::checksum::key_in_list;
+use super::keys::key_in_list;
 use super::{RowDiffKind, VerifyOptions};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;

@@ -5,7 +5,8 @@
 //! by a hash of the primary key first, and only the sub-buckets that differ are read. Every
 //! query reads the window by a cursor range its index can serve, never the whole table.
 
-use super::checksum::{key_in_list, Checksums, Node};
+use super::checksum::{Checksums, Node};
+use super::keys::key_in_list;
 use super::{both, RowDiff, RowDiffKind, Sums};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
@@ -59,7 +60,9 @@ fn compare_rows(
     let sql = checks.rows_sql(node);
     let fetch =
         |client: &mut postgres::Client, side: Side| -> Result<HashMap<Vec<String>, i64>, Error> {
-            let rows = client.query(&sql, &[]).on(side, "reading differing rows")?;
+            let rows = client
+                .query_typed(&sql, &[])
+                .on(side, "reading differing rows")?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         };
     let (s, d) = std::thread::scope(|scope| {
@@ -112,7 +115,7 @@ fn key_texts(
     let keys: Vec<Vec<String>> = found.iter().map(|(_, k)| k.clone()).collect();
     for chunk in keys.chunks(KEYS_PER_STATEMENT) {
         for r in src
-            .query(&checks.key_texts_sql(chunk), &[])
+            .query_typed(&checks.key_texts_sql(chunk), &[])
             .on(Side::Source, "printing differing keys")?
         {
             texts.insert(r.get::<_, Vec<String>>(1), r.get::<_, String>(0));
@@ -151,7 +154,7 @@ pub fn explain_out_of_range(
                 key_in_list(checks.ks, "a", chunk)
             );
             let found: std::collections::HashSet<String> = client
-                .query(&sql, &[])
+                .query_typed(&sql, &[])
                 .on(side, "looking up rows outside the range")?
                 .iter()
                 .map(|r| r.get(0))

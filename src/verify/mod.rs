@@ -10,6 +10,7 @@ pub mod beyond;
 pub mod checksum;
 pub mod deletes;
 pub mod drill;
+pub mod keys;
 pub mod repair;
 pub mod report;
 pub mod scan;
@@ -137,7 +138,7 @@ pub fn both(
     doing: &str,
 ) -> Result<(Sums, Sums), Error> {
     let read = |client: &mut postgres::Client, side: Side| -> Result<Sums, Error> {
-        let rows = client.query(sql, &[]).on(side, doing)?;
+        let rows = client.query_typed(sql, &[]).on(side, doing)?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -313,7 +314,7 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
                 typed_literal(w, &db.ks.cursor.1)
             );
             Some(
-                src.query_one(&sql, &[])
+                src.query_typed_one(&sql, &[])
                     .on(Side::Source, "counting rows newer than the watermark")?
                     .get(0),
             )

@@ -4,7 +4,7 @@
 //! one destination transaction; every step is idempotent, so an interrupted repair is
 //! finished by running it again.
 
-use super::checksum::key_in_list;
+use super::keys::key_in_list;
 use super::{RowDiff, RowDiffKind};
 use crate::catalog;
 use crate::copy::{staging, upsert};

@@ -8,6 +8,7 @@ use super::checksum::Checksums;
 use super::Sums;
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
+use postgres::types::Type;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,10 +29,10 @@ pub fn scan(
 ) -> Result<Sums, Error> {
     let doing = "computing window checksums";
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT current_setting('server_version_num')::int >= 140000, \
                     pg_relation_size($1::text::regclass) / current_setting('block_size')::bigint",
-            &[&checks.shape.table.sql()],
+            &[(&checks.shape.table.sql(), Type::TEXT)],
         )
         .on(side, doing)?;
     let (tid_ranges, blocks): (bool, i64) = (row.get(0), row.get(1));
@@ -67,7 +68,7 @@ fn read(
     sql: &str,
 ) -> Result<HashMap<i64, (i64, i128)>, Error> {
     let rows = client
-        .query(sql, &[])
+        .query_typed(sql, &[])
         .on(side, "computing window checksums")?;
     rows.iter()
         .map(|r| {

@@ -1,0 +1,45 @@
+//! Keys given as text values, in SQL: typed tuples, and `IN` lists of them.
+
+use crate::catalog::join_quoted;
+use crate::db::ident::typed_literal;
+use crate::keyspace::KeySpace;
+
+/// `('v1'::t1, 'v2'::t2), …` for keys given as text values.
+pub fn typed_tuples(ks: &KeySpace, keys: &[Vec<String>]) -> String {
+    keys.iter()
+        .map(|k| {
+            let values = ks
+                .key
+                .iter()
+                .zip(k)
+                .map(|((_, t), v)| typed_literal(v, t))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({values})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(a.k1, a.k2) IN ((v1, v2), …)` for a list of keys given as text values.
+pub fn key_in_list(ks: &KeySpace, alias: &str, keys: &[Vec<String>]) -> String {
+    let cols = join_quoted(ks.key.iter().map(|(n, _)| n.as_str()), Some(alias));
+    format!("({cols}) IN ({})", typed_tuples(ks, keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lists_are_typed_literals() {
+        let ks = KeySpace {
+            cursor: ("updated".into(), "bigint".into()),
+            key: vec![("id".into(), "integer".into())],
+        };
+        assert_eq!(
+            key_in_list(&ks, "a", &[vec!["1".into()], vec!["2".into()]]),
+            r#"(a."id") IN (('1'::integer), ('2'::integer))"#
+        );
+    }
+}

@@ -6,14 +6,16 @@
 //! extra_float_digits… so equal values print equally). A window's
 //! checksum is its row count and the exact (numeric) sum of its rows' hashes. Windows are
 //! cursor ranges between histogram bounds (`width_bucket`), so one scan per side checks them
-//! all. Drill-down splits a window 16 ways per level by a hash of the primary key.
+//! all. Drill-down reads the differing windows' rows as (key, hash) streams in one order on
+//! both sides and merges them.
 
 use crate::catalog::{join_quoted, TableShape};
 use crate::db::ident::{quote, typed_literal};
 use crate::keyspace::KeySpace;
 
-/// Fan-out of one drill-down level.
-pub const FAN_OUT: u8 = 16;
+/// Buckets of a differing window (by a hash of the key): only the rows of differing buckets
+/// are read row by row.
+pub const BUCKETS: u32 = 256;
 
 /// The cursor range being verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,15 +75,6 @@ pub struct Checksums<'a> {
     pub range: &'a Range,
     /// How rows are hashed.
     pub row_hash: RowHash,
-}
-
-/// A node of the drill-down: a window and the hash buckets chosen at each level.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Window index (-1: NULL cursors).
-    pub window: i64,
-    /// Bucket chosen at level 1, 2, …
-    pub path: Vec<u8>,
 }
 
 impl Checksums<'_> {
@@ -181,26 +174,6 @@ impl Checksums<'_> {
         parts.join(" AND ")
     }
 
-    fn node_condition(&self, node: &Node) -> String {
-        let mut cond = format!(
-            "{} AND {}",
-            self.range_condition(),
-            self.window_condition(node.window)
-        );
-        for (i, bucket) in node.path.iter().enumerate() {
-            cond.push_str(&format!(" AND ({}) = {bucket}", self.sub_bucket(i + 1)));
-        }
-        cond
-    }
-
-    fn sub_bucket(&self, level: usize) -> String {
-        format!(
-            "hashtextextended({}, {level}) & {}",
-            self.key_text(),
-            FAN_OUT - 1
-        )
-    }
-
     /// Count and hash sum per window over the whole range: one scan.
     pub fn windows_sql(&self) -> String {
         format!(
@@ -228,37 +201,73 @@ impl Checksums<'_> {
         )
     }
 
-    /// Count and hash sum per sub-bucket of a drill-down node.
-    pub fn children_sql(&self, node: &Node) -> String {
+    /// Any of the given windows, as cursor ranges.
+    fn any_window(&self, windows: &[i64]) -> String {
+        windows
+            .iter()
+            .map(|w| format!("({})", self.window_condition(*w)))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
+    /// A row's bucket inside its window, from its key: `BUCKETS` per window.
+    fn bucket(&self) -> String {
+        format!("({} & {})::int", self.key_hash(1), BUCKETS - 1)
+    }
+
+    /// A 64-bit hash of a row's key with `seed`: of its values when rows are record-hashed
+    /// (every type has an extended hash function; cheaper than printing the key), else of
+    /// its text.
+    fn key_hash(&self, seed: u8) -> String {
+        match self.row_hash {
+            RowHash::Record => {
+                let keys = join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), Some("a"));
+                format!("hash_record_extended(ROW({keys}), {seed})")
+            }
+            RowHash::Text | RowHash::Key => {
+                format!("hashtextextended({}, {seed})", self.key_text())
+            }
+        }
+    }
+
+    /// Count and hash sum per (window, bucket) of the given windows: one scan.
+    pub fn buckets_sql(&self, windows: &[i64]) -> String {
         format!(
-            "SELECT ({})::int, count(*), sum({})::text FROM {} a WHERE {} GROUP BY 1",
-            self.sub_bucket(node.path.len() + 1),
+            "SELECT ({})::bigint, {}, count(*), sum({})::text FROM {} a WHERE {} AND ({}) GROUP BY 1, 2",
+            self.window_of(),
+            self.bucket(),
             self.row_hash(),
             self.shape.table.sql(),
-            self.node_condition(node)
+            self.range_condition(),
+            self.any_window(windows)
         )
     }
 
-    /// Every row of a node, as little as identifies and compares it: key values, hash.
-    pub fn rows_sql(&self, node: &Node) -> String {
+    /// The rows of the given (window, bucket) pairs in one statement, ordered so that both
+    /// sides can be merged as streams: `(hash of the key text, key text COLLATE "C", key
+    /// values, row hash, window)`, by the first two. Byte order of the key text (collation C)
+    /// and the 64-bit key hash compare the same in Rust as on the server.
+    pub fn rows_in_buckets_sql(&self, buckets: &[(i64, i32)]) -> String {
+        let mut windows: Vec<i64> = buckets.iter().map(|(w, _)| *w).collect();
+        windows.dedup();
+        let pairs = buckets
+            .iter()
+            .map(|(w, b)| format!("({w}, {b})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key_text = self.key_text();
         format!(
-            "SELECT ARRAY[{}], {} FROM {} a WHERE {}",
+            "SELECT {}, ({key_text}) COLLATE \"C\", ARRAY[{}], {}, ({})::bigint \
+             FROM {} a WHERE {} AND ({}) AND (({})::bigint, {}) IN (VALUES {pairs}) ORDER BY 1, 2",
+            self.key_hash(0),
             self.key_values(),
             self.row_hash(),
+            self.window_of(),
             self.shape.table.sql(),
-            self.node_condition(node)
-        )
-    }
-
-    /// The key text and values of keys given as text values (no table read): the same
-    /// `key_text` a row with that key has.
-    pub fn key_texts_sql(&self, keys: &[Vec<String>]) -> String {
-        format!(
-            "SELECT {}, ARRAY[{}] FROM (VALUES {}) AS a ({})",
-            self.key_text(),
-            self.key_values(),
-            super::keys::typed_tuples(self.ks, keys),
-            join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), None)
+            self.range_condition(),
+            self.any_window(&windows),
+            self.window_of(),
+            self.bucket()
         )
     }
 
@@ -351,39 +360,26 @@ mod tests {
             r#"a."updated" IS NOT NULL AND a."updated" >= '20'::bigint"#
         );
         assert_eq!(c.window_condition(-1), r#"a."updated" IS NULL"#);
-        assert_eq!(
-            c.key_texts_sql(&[vec!["7".into()]]),
-            r#"SELECT ROW(a."id")::text, ARRAY[a."id"::text] FROM (VALUES ('7'::integer)) AS a ("id")"#
-        );
-    }
-
-    #[test]
-    fn drill_down_nodes_add_one_key_hash_condition_per_level() {
-        let (shape, ks) = fixture();
-        let range = Range {
-            from: Some("5".into()),
-            to: None,
-            nulls: true,
-        };
-        let c = Checksums {
-            shape: &shape,
-            ks: &ks,
-            bounds: &[],
-            range: &range,
-            row_hash: RowHash::Record,
-        };
-        let sql = c.children_sql(&Node {
-            window: 0,
-            path: vec![3, 15],
-        });
+        let rows = c.rows_in_buckets_sql(&[(1, 7), (1, 9), (-1, 0)]);
         assert!(
-            sql.starts_with(r#"SELECT (hashtextextended(ROW(a."id")::text, 3) & 15)::int"#),
-            "{sql}"
+            rows.contains(r#"((a."updated" IS NOT NULL AND a."updated" >= '10'::bigint AND a."updated" < '20'::bigint) OR (a."updated" IS NULL))"#),
+            "{rows}"
         );
         assert!(
-            sql.contains(r#"(a."updated" IS NULL OR (a."updated" >= '5'::bigint))"#),
-            "{sql}"
+            rows.contains("IN (VALUES (1, 7), (1, 9), (-1, 0))"),
+            "{rows}"
         );
-        assert!(sql.contains(r#"AND (hashtextextended(ROW(a."id")::text, 1) & 15) = 3 AND (hashtextextended(ROW(a."id")::text, 2) & 15) = 15"#), "{sql}");
+        let buckets = c.buckets_sql(&[2]);
+        assert!(
+            buckets.contains(r#"(hashtextextended(ROW(a."id")::text, 1) & 255)::int"#),
+            "{buckets}"
+        );
+        assert!(
+            rows.starts_with(
+                r#"SELECT hashtextextended(ROW(a."id")::text, 0), (ROW(a."id")::text) COLLATE "C""#
+            ),
+            "{rows}"
+        );
+        assert!(rows.ends_with("ORDER BY 1, 2"), "{rows}");
     }
 }

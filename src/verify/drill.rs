@@ -1,127 +1,229 @@
-//! Drill-down: for a window whose checksums differ, name its differing rows. A window (or
-//! node) of at most `MERGE_ROWS` rows a side is read once per side — (key, row hash) of each
-//! row, both sides at once — and the two sets are compared: one scan of the window, ~30 bytes
-//! a row on the wire, whatever the share of differing rows. A larger node is split 16 ways
-//! by a hash of the primary key first, and only the sub-buckets that differ are read. Every
-//! query reads the window by a cursor range its index can serve, never the whole table.
+//! Drill-down, for the windows whose checksums differ, in two statements per side (both
+//! sides at once), whatever the number of windows — on a heap whose order is unrelated to
+//! the cursor a window's rows lie all over the table, so a statement per window would read
+//! the table once per window:
+//!
+//! 1. count and hash sum per (window, bucket), 256 buckets a window by a hash of the key;
+//! 2. the rows of the differing buckets only, as (hash of the key, key text, key values, row
+//!    hash, window), ordered by the first two on each server; the two streams are merged
+//!    here, and each key found on one side only, or with another row hash, is a differing
+//!    row. ~60 bytes a row on the wire, memory flat: the streams pass through bounded
+//!    channels. The key text compared byte for byte (collation C) orders equally here and on
+//!    the server.
 
-use super::checksum::{Checksums, Node};
+use super::checksum::Checksums;
 use super::keys::key_in_list;
-use super::{both, RowDiff, RowDiffKind, Sums};
+use super::{RowDiff, RowDiffKind};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use std::collections::HashMap;
+use postgres::fallible_iterator::FallibleIterator;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-/// A node with at most this many rows on each side is read row by row and compared.
-const MERGE_ROWS: i64 = 250_000;
-/// Deepest level (16^12 buckets: beyond any table).
-const MAX_DEPTH: usize = 12;
-/// Keys per statement when printing differing keys.
-const KEYS_PER_STATEMENT: usize = 1_000;
+/// Rows per message from a side's reader.
+const BATCH: usize = 1_000;
+/// Messages in flight per side.
+const DEPTH: usize = 4;
 
-/// Finds the differing rows of one node, appending them to `out`.
+/// One row as the merge sees it.
+struct Seen {
+    key_hash: i64,
+    key_text: String,
+    key: Vec<String>,
+    row_hash: i64,
+    window: i64,
+}
+
+impl Seen {
+    fn order(&self) -> (i64, &[u8]) {
+        (self.key_hash, self.key_text.as_bytes())
+    }
+}
+
+/// Names every differing row of `windows`, appending them to `out`.
 pub fn differing_rows(
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
     checks: &Checksums<'_>,
-    node: Node,
-    source: (i64, &str),
-    dest: (i64, &str),
+    windows: &[i64],
     out: &mut Vec<RowDiff>,
 ) -> Result<(), Error> {
-    if source.0.max(dest.0) <= MERGE_ROWS || node.path.len() >= MAX_DEPTH {
-        return compare_rows(src, dst, checks, &node, out);
+    if windows.is_empty() {
+        return Ok(());
     }
-    let sql = checks.children_sql(&node);
-    let (s, d): (Sums, Sums) = both(src, dst, &sql, "drilling into a differing window")?;
-    let buckets: std::collections::BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
-    for b in buckets {
-        let (sc, ss) = s.get(&b).map_or((0, ""), |(c, h)| (*c, h.as_str()));
-        let (dc, ds) = d.get(&b).map_or((0, ""), |(c, h)| (*c, h.as_str()));
-        if sc == dc && ss == ds {
-            continue;
-        }
-        let mut child = node.clone();
-        child.path.push(b as u8);
-        differing_rows(src, dst, checks, child, (sc, ss), (dc, ds), out)?;
+    let buckets = differing_buckets(src, dst, checks, windows)?;
+    if buckets.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let sql = checks.rows_in_buckets_sql(&buckets);
+    std::thread::scope(|scope| {
+        let (stx, srx) = sync_channel(DEPTH);
+        let (dtx, drx) = sync_channel(DEPTH);
+        let sql = sql.as_str();
+        let a = scope.spawn(move || read(src, Side::Source, sql, stx));
+        let b = scope.spawn(move || read(dst, Side::Destination, sql, dtx));
+        let merged = merge(&mut Stream::new(srx), &mut Stream::new(drx), out);
+        let panicked = || Error::WorkerPanicked {
+            side: None,
+            what: "a verify reader thread".into(),
+        };
+        // A failed merge drops the receivers, which ends the readers.
+        merged?;
+        a.join().map_err(|_| panicked())?;
+        b.join().map_err(|_| panicked())?;
+        Ok(())
+    })
 }
 
-/// Reads (key, hash) of every row of a node on both sides at once and names each row that
-/// is missing, extra or different.
-fn compare_rows(
+/// The (window, bucket) pairs whose count or hash sum differ: one grouped scan of the
+/// differing windows per side, both at once.
+fn differing_buckets(
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
     checks: &Checksums<'_>,
-    node: &Node,
-    out: &mut Vec<RowDiff>,
-) -> Result<(), Error> {
-    let sql = checks.rows_sql(node);
-    let fetch =
-        |client: &mut postgres::Client, side: Side| -> Result<HashMap<Vec<String>, i64>, Error> {
-            let rows = client
-                .query_typed(&sql, &[])
-                .on(side, "reading differing rows")?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        };
+    windows: &[i64],
+) -> Result<Vec<(i64, i32)>, Error> {
+    type Sums = BTreeMap<(i64, i32), (i64, String)>;
+    let sql = checks.buckets_sql(windows);
+    let doing = "summing the buckets of differing windows";
+    let read = |client: &mut postgres::Client, side: Side| -> Result<Sums, Error> {
+        let rows = client.query_typed(&sql, &[]).on(side, doing)?;
+        Ok(rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+            .collect())
+    };
     let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| fetch(src, Side::Source));
-        let b = fetch(dst, Side::Destination);
-        (
-            a.join().unwrap_or_else(|_| {
-                Err(Error::WorkerPanicked {
-                    side: None,
-                    what: "a verify scan thread".into(),
-                })
-            }),
-            b,
-        )
+        let a = scope.spawn(|| read(src, Side::Source));
+        let b = read(dst, Side::Destination);
+        let a = a.join().unwrap_or_else(|_| {
+            Err(Error::WorkerPanicked {
+                side: None,
+                what: "a verify reader thread".into(),
+            })
+        });
+        (a, b)
     });
     let (s, d) = (s?, d?);
-    let mut found: Vec<(RowDiffKind, Vec<String>)> = Vec::new();
-    for (key, hash) in &s {
-        match d.get(key) {
-            None => found.push((RowDiffKind::MissingInDestination, key.clone())),
-            Some(other) if other != hash => found.push((RowDiffKind::Different, key.clone())),
-            Some(_) => {}
-        }
-    }
-    found.extend(
-        d.keys()
-            .filter(|k| !s.contains_key(*k))
-            .map(|k| (RowDiffKind::ExtraInDestination, k.clone())),
-    );
-    drop((s, d));
-    found.sort_by(|a, b| a.1.cmp(&b.1));
-    let texts = key_texts(src, checks, &found)?;
-    out.extend(found.into_iter().map(|(kind, key)| RowDiff {
-        kind,
-        key_text: texts.get(&key).cloned().unwrap_or_default(),
-        key,
-        window: node.window,
-    }));
-    Ok(())
+    let pairs: BTreeSet<&(i64, i32)> = s.keys().chain(d.keys()).collect();
+    Ok(pairs
+        .into_iter()
+        .filter(|p| s.get(p) != d.get(p))
+        .copied()
+        .collect())
 }
 
-/// The key text (`ROW(key)::text`, as reports print it) of each differing key, printed by
-/// the source from the key values (no table read).
-fn key_texts(
-    src: &mut postgres::Client,
-    checks: &Checksums<'_>,
-    found: &[(RowDiffKind, Vec<String>)],
-) -> Result<HashMap<Vec<String>, String>, Error> {
-    let mut texts = HashMap::new();
-    let keys: Vec<Vec<String>> = found.iter().map(|(_, k)| k.clone()).collect();
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        for r in src
-            .query_typed(&checks.key_texts_sql(chunk), &[])
-            .on(Side::Source, "printing differing keys")?
-        {
-            texts.insert(r.get::<_, Vec<String>>(1), r.get::<_, String>(0));
+/// Streams one side's rows in batches; a failure is the last message.
+fn read(
+    client: &mut postgres::Client,
+    side: Side,
+    sql: &str,
+    tx: SyncSender<Result<Vec<Seen>, Error>>,
+) {
+    let doing = "reading the rows of differing windows";
+    let rows = match client.query_raw(sql, Vec::<String>::new()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = tx.send(Err(crate::db::DbError::from_pg(side, doing, e).into()));
+            return;
+        }
+    };
+    let mut rows = rows.map(|r| {
+        Ok(Seen {
+            key_hash: r.get(0),
+            key_text: r.get(1),
+            key: r.get(2),
+            row_hash: r.get(3),
+            window: r.get(4),
+        })
+    });
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        match rows.next().on(side, doing) {
+            Ok(Some(row)) => {
+                batch.push(row);
+                if batch.len() == BATCH
+                    && tx
+                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Ok(batch));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+                return;
+            }
         }
     }
-    Ok(texts)
+}
+
+/// One side's rows, as the readers deliver them.
+struct Stream {
+    rx: Receiver<Result<Vec<Seen>, Error>>,
+    ahead: VecDeque<Seen>,
+}
+
+impl Stream {
+    fn new(rx: Receiver<Result<Vec<Seen>, Error>>) -> Self {
+        Stream {
+            rx,
+            ahead: VecDeque::new(),
+        }
+    }
+
+    /// The next row, without taking it; `None` at the end.
+    fn peek(&mut self) -> Result<Option<&Seen>, Error> {
+        while self.ahead.is_empty() {
+            match self.rx.recv() {
+                Ok(batch) => self.ahead.extend(batch?),
+                Err(_) => return Ok(None), // the reader finished
+            }
+        }
+        Ok(self.ahead.front())
+    }
+
+    fn take(&mut self) -> Option<Seen> {
+        self.ahead.pop_front()
+    }
+}
+
+fn merge(s: &mut Stream, d: &mut Stream, out: &mut Vec<RowDiff>) -> Result<(), Error> {
+    let diff = |kind, row: Seen| RowDiff {
+        kind,
+        key_text: row.key_text,
+        key: row.key,
+        window: row.window,
+    };
+    loop {
+        let order = match (s.peek()?, d.peek()?) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => a.order().cmp(&b.order()),
+        };
+        match order {
+            Ordering::Less => {
+                out.extend(s.take().map(|r| diff(RowDiffKind::MissingInDestination, r)))
+            }
+            Ordering::Greater => {
+                out.extend(d.take().map(|r| diff(RowDiffKind::ExtraInDestination, r)))
+            }
+            Ordering::Equal => {
+                let (a, b) = (s.take(), d.take());
+                if let (Some(a), Some(b)) = (a, b) {
+                    if a.row_hash != b.row_hash {
+                        out.push(diff(RowDiffKind::Different, a));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rows seen only on one side may exist on the other side outside the verified range (the

@@ -24,7 +24,7 @@ use crate::job::open::{open_state_if_exists, Databases};
 use crate::job::JobSpec;
 use crate::keyspace::{bounds, slices, Position};
 use crate::protocol::receipts::Receipts;
-use checksum::{Checksums, Node, Range, RowHash};
+use checksum::{Checksums, Range, RowHash};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -128,37 +128,6 @@ impl VerifyReport {
             !self.differing_windows.is_empty() && self.differing_rows.is_empty();
         self.real_differences().next().is_none() && !unexplained_window
     }
-}
-
-/// Runs both queries at once, one per side, and reads (group, count, sum) rows.
-pub fn both(
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    sql: &str,
-    doing: &str,
-) -> Result<(Sums, Sums), Error> {
-    let read = |client: &mut postgres::Client, side: Side| -> Result<Sums, Error> {
-        let rows = client.query_typed(sql, &[]).on(side, doing)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    i64::from(r.get::<_, i32>(0)),
-                    (r.get::<_, i64>(1), r.get::<_, String>(2)),
-                )
-            })
-            .collect())
-    };
-    let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| read(src, Side::Source));
-        let b = read(dst, Side::Destination);
-        (
-            a.join()
-                .unwrap_or_else(|_| Err(Error::Usage("verify thread panicked".into()))),
-            b,
-        )
-    });
-    Ok((s?, d?))
 }
 
 /// The window sums of both sides, scanned at once in block chunks, with progress on a
@@ -286,20 +255,9 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
             source_rows: sc,
             dest_rows: dc,
         });
-        let node = Node {
-            window: *w,
-            path: Vec::new(),
-        };
-        drill::differing_rows(
-            &mut src,
-            &mut dst,
-            &checks,
-            node,
-            (sc, ss),
-            (dc, ds),
-            &mut differing_rows,
-        )?;
     }
+    let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
+    drill::differing_rows(&mut src, &mut dst, &checks, &windows, &mut differing_rows)?;
     drill::explain_out_of_range(&mut src, &mut dst, &checks, &mut differing_rows)?;
     // By default every destination row is accounted for, those past the watermark too.
     if let Some(w) = &watermark {

@@ -4,8 +4,6 @@
 
 use crate::crash::{kill_after_windows, next, seed, windows_committed};
 use crate::harness::{assert_tables_equal, assert_tables_equal_but, fixtures, Pgsync, TestDb};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The prototype's table with rows inserted in random order, then 30% updated in place (so
@@ -66,40 +64,23 @@ fn sigkill_during_a_block_range_load_under_a_writer_then_resume_and_a_pass_are_e
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-size", "5000"]);
     // The writer: updates that move cursors forward (like updated = now()), inserts, and
     // deletes, until told to stop; it returns the deleted keys.
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (db, stop) = (
-            TestDb {
-                name: src.name.clone(),
-            },
-            stop.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut c = db.client();
-            let mut deleted: Vec<String> = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                c.batch_execute(
-                    "UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1, amount = amount + 1, status = 'W'
-                       WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (0.2) LIMIT 100);
-                     INSERT INTO transactions SELECT gen_random_uuid(), gen_random_uuid(), 1,
-                       (SELECT max(updated) FROM transactions) + g, NULL, 1, 'I' FROM generate_series(1, 50) g",
-                )
-                .unwrap();
-                for r in c
-                    .query(
-                        "DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (0.1) LIMIT 2)
-                         RETURNING id::text",
-                        &[],
-                    )
-                    .unwrap()
-                {
-                    deleted.push(r.get(0));
-                }
-            }
-            std::mem::forget(db); // the database belongs to the test
-            deleted
-        })
-    };
+    let writer = crate::harness::writer::start(&src, Vec::<String>::new(), |c, deleted| {
+        c.batch_execute(
+            "UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1, amount = amount + 1, status = 'W'
+               WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (0.2) LIMIT 100);
+             INSERT INTO transactions SELECT gen_random_uuid(), gen_random_uuid(), 1,
+               (SELECT max(updated) FROM transactions) + g, NULL, 1, 'I' FROM generate_series(1, 50) g",
+        )
+        .unwrap();
+        let gone = c
+            .query(
+                "DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (0.1) LIMIT 2)
+                 RETURNING id::text",
+                &[],
+            )
+            .unwrap();
+        deleted.extend(gone.iter().map(|r| r.get::<_, String>(0)));
+    });
     let mut rng = seed() | 1;
     let mut kills = 0;
     let mut target = 0;
@@ -114,8 +95,7 @@ fn sigkill_during_a_block_range_load_under_a_writer_then_resume_and_a_pass_are_e
     }
     assert_eq!(kills, 2, "the load finished before it was killed twice");
     job.run_ok("resume", &[]);
-    stop.store(true, Ordering::SeqCst);
-    let deleted = writer.join().unwrap();
+    let deleted = writer.stop();
     assert!(!deleted.is_empty(), "the writer deleted nothing");
     job.run_ok("single", &[]);
     // Deletes are not synced by a cursor: the rows deleted after their block was read are

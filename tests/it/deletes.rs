@@ -3,8 +3,6 @@
 //! that deletes and re-inserts keys too.
 
 use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Counts the destination's DELETE trigger firings in `deleted_audit`.
@@ -69,37 +67,21 @@ fn continuous_with_deletes_under_a_writer_deleting_and_reinserting_keys_ends_exa
         "--deletes",
     ]);
     let child = job.spawn("continuous", &[], &[]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (db, stop) = (
-            TestDb {
-                name: src.name.clone(),
-            },
-            stop.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut c = db.client();
-            let mut rounds = 0;
-            while !stop.load(Ordering::SeqCst) {
-                // Delete a few keys; put some back with a new cursor (like updated = now()).
-                c.batch_execute(
-                    "WITH gone AS (DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20) RETURNING *)
-                     INSERT INTO transactions SELECT id, user_id, created, (SELECT max(updated) FROM transactions) + 1, NULL, amount, 'BACK'
-                     FROM gone WHERE random() < 0.5;
-                     UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1, amount = amount + 1
-                     WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20);",
-                )
-                .unwrap();
-                rounds += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            std::mem::forget(db); // the database belongs to the test
-            rounds
-        })
-    };
+    // Deletes a few keys, puts some back with a new cursor (like updated = now()), updates.
+    let writer = crate::harness::writer::start(&src, 0u64, |c, rounds| {
+        c.batch_execute(
+            "WITH gone AS (DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20) RETURNING *)
+             INSERT INTO transactions SELECT id, user_id, created, (SELECT max(updated) FROM transactions) + 1, NULL, amount, 'BACK'
+             FROM gone WHERE random() < 0.5;
+             UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1, amount = amount + 1
+             WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20);",
+        )
+        .unwrap();
+        *rounds += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    });
     std::thread::sleep(Duration::from_secs(5));
-    stop.store(true, Ordering::SeqCst);
-    assert!(writer.join().unwrap() > 10, "the writer hardly ran");
+    assert!(writer.stop() > 10, "the writer hardly ran");
     crate::harness::bin::sigint(child);
     job.run_ok("single", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");

@@ -4,6 +4,7 @@ pub mod compare;
 pub mod fixtures;
 pub mod server;
 pub mod stats;
+pub mod writer;
 
 pub use bin::Pgsync;
 pub use compare::{assert_tables_equal, assert_tables_equal_but};

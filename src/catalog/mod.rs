@@ -161,6 +161,30 @@ pub fn join_quoted<'a>(names: impl Iterator<Item = &'a str>, alias: Option<&str>
         .join(", ")
 }
 
+/// The columns as the catalog query lists them: `[[name, type, not null, generated, type
+/// oid, generation expression], …]` (pure).
+fn parse_columns(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
+    type Row = (String, String, bool, bool, u32, Option<String>);
+    let rows: Vec<Row> = match json {
+        Some(text) => serde_json::from_str(text)?,
+        None => Vec::new(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(
+            |(name, sql_type, not_null, generated, type_oid, generation)| Column {
+                name,
+                sql_type,
+                not_null,
+                generated,
+                type_oid,
+                generation,
+                computed: false,
+            },
+        )
+        .collect())
+}
+
 /// Loads a table's shape, `Ok(None)` when it does not exist.
 pub fn load(
     client: &mut postgres::Client,
@@ -169,15 +193,33 @@ pub fn load(
     cursor: Option<&str>,
 ) -> Result<Option<TableShape>, CatalogError> {
     let doing = format!("reading the catalog for {table}");
+    // One statement (one round trip on a link with latency): the relation, its columns as
+    // JSON, its primary key, whether it has user triggers, whether an index starts with the
+    // cursor column.
     let rel = client
         .query_typed_opt(
-            "SELECT c.oid, c.reltuples::float8, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-            &[(&table.schema, Type::TEXT), (&table.name, Type::TEXT)],
+            "SELECT c.oid, c.reltuples::float8, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), ''), \
+               (SELECT json_agg(json_build_array(a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                       a.attgenerated <> '', a.atttypid::bigint, \
+                       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END) ORDER BY a.attnum)::text \
+                FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
+               ARRAY(SELECT a.attname::text FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.ord), \
+               EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal), \
+               coalesce($3 IS NOT NULL AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+                 AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND a.attname = $3), false) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            &[
+                (&table.schema, Type::TEXT),
+                (&table.name, Type::TEXT),
+                (&cursor, Type::TEXT),
+            ],
         )
         .on(side, &doing)?;
     let Some(rel) = rel else { return Ok(None) };
-    let oid: u32 = rel.get(0);
     let relkind: String = rel.get(2);
     if relkind != "r" && relkind != "p" {
         return Err(CatalogError::NotATable {
@@ -186,56 +228,17 @@ pub fn load(
             relkind,
         });
     }
-    let columns = client
-        .query_typed(
-            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '', a.atttypid, \
-             CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END \
-             FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            &[(&oid, Type::OID)],
-        )
-        .on(side, &doing)?
-        .iter()
-        .map(|r| Column {
-            name: r.get(0),
-            sql_type: r.get(1),
-            not_null: r.get(2),
-            generated: r.get(3),
-            type_oid: r.get(4),
-            generation: r.get(5),
-            computed: false,
-        })
-        .collect();
-    let primary_key = client
-        .query_typed(
-            "SELECT a.attname::text FROM pg_index i \
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
-             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-            &[(&oid, Type::OID)],
-        )
-        .on(side, &doing)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let has_user_triggers: bool = client
-        .query_typed_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal)",
-            &[(&oid, Type::OID)],
-        )
-        .on(side, &doing)?
-        .get(0);
-    let cursor_indexed = match cursor {
-        Some(col) => client
-            .query_typed_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
-                 AND a.attnum = i.indkey[0] WHERE i.indrelid = $1 AND a.attname = $2)",
-                &[(&oid, Type::OID), (&col, Type::TEXT)],
-            )
-            .on(side, &doing)?
-            .get(0),
-        None => false,
-    };
+    let columns = parse_columns(rel.get::<_, Option<String>>(4).as_deref()).map_err(|e| {
+        CatalogError::Db(DbError::other(
+            side,
+            crate::db::DbErrorKind::Other,
+            &doing,
+            format!("unexpected column list from the catalog: {e}"),
+        ))
+    })?;
+    let primary_key: Vec<String> = rel.get(5);
+    let has_user_triggers: bool = rel.get(6);
+    let cursor_indexed: bool = rel.get(7);
     Ok(Some(TableShape {
         table: table.clone(),
         columns,
@@ -351,4 +354,22 @@ pub fn columns_without_equality(client: &mut postgres::Client, shape: &TableShap
         })
         .map(|c| c.name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalog_column_list_reads_names_types_and_generation() {
+        let cols = super::parse_columns(Some(
+            r#"[["id", "bigint", true, false, 20, null], ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)"]]"#,
+        ))
+        .unwrap();
+        assert_eq!(cols.len(), 2);
+        assert_eq!((cols[0].name.as_str(), cols[0].type_oid), ("id", 20));
+        assert_eq!(cols[1].name, "Total \"x\"");
+        assert_eq!(cols[1].generation.as_deref(), Some("(a * 2)"));
+        assert!(cols[1].generated && !cols[1].not_null);
+        assert!(super::parse_columns(None).unwrap().is_empty());
+        assert!(super::parse_columns(Some("[[1]]")).is_err());
+    }
 }

@@ -177,7 +177,8 @@ fn written<'d>(
     let rows_written = if appended {
         rows_read
     } else {
-        txn.execute(plan.upsert_sql, &[])
+        // A simple query: one round trip (no separate prepare), and its row count.
+        crate::db::rows_affected(&mut txn, plan.upsert_sql)
             .on(Side::Destination, "upserting a window")?
     };
     let outcome = WindowOutcome {

@@ -1,6 +1,6 @@
 //! Step 2 of a window: the destination's staging table. A temporary table shaped like the
-//! target (`LIKE`, plus a sequence column that records arrival order), emptied at every
-//! commit. The source's COPY stream is piped into `COPY … FROM STDIN (FORMAT binary)`
+//! target (`LIKE`, plus a sequence column that records arrival order when a window's end
+//! is read from it), emptied at every commit. The source's COPY stream is piped into `COPY … FROM STDIN (FORMAT binary)`
 //! with `std::io::copy`: memory stays flat whatever the window size.
 
 use super::tail::TailTracker;
@@ -25,15 +25,23 @@ pub enum Piped {
     Interrupted,
 }
 
-/// Creates the session's staging table.
-pub fn create(client: &mut postgres::Client, shape: &TableShape) -> Result<(), DbError> {
+/// Creates the session's staging table; with `arrival_order`, a sequence column records
+/// the order rows came in (`last_position` needs it; the read-ahead learns a window's end
+/// from the stream, and its rows are cheaper to stage without it).
+pub fn create(
+    client: &mut postgres::Client,
+    shape: &TableShape,
+    arrival_order: bool,
+) -> Result<(), DbError> {
     // A new session has no temp schema yet: the DROP's "does not exist" notice is muted.
-    let sql = format!(
+    let mut sql = format!(
         "SET client_min_messages = warning; DROP TABLE IF EXISTS pg_temp.{STAGE}; \
-         RESET client_min_messages; CREATE TEMP TABLE {STAGE} (LIKE {}) ON COMMIT DELETE ROWS; \
-         ALTER TABLE {STAGE} ADD COLUMN {SEQ} bigserial",
+         RESET client_min_messages; CREATE TEMP TABLE {STAGE} (LIKE {}) ON COMMIT DELETE ROWS",
         shape.table.sql()
     );
+    if arrival_order {
+        sql.push_str(&format!("; ALTER TABLE {STAGE} ADD COLUMN {SEQ} bigserial"));
+    }
     client
         .batch_execute(&sql)
         .on(Side::Destination, "creating the staging table")

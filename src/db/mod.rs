@@ -152,6 +152,20 @@ impl DbError {
     }
 }
 
+/// Runs one statement as a simple query — one round trip, no separate prepare — and
+/// returns the rows it affected.
+pub fn rows_affected(client: &mut postgres::Client, sql: &str) -> Result<u64, postgres::Error> {
+    Ok(client
+        .simple_query(sql)?
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .last()
+        .unwrap_or(0))
+}
+
 /// The kind of a server error, by SQLSTATE. Only what a retry can cure is transient: a lost
 /// or refused session (class 08, shutdowns, too many connections) and conflicts (40001,
 /// 40P01 — including a standby cancelling a query for replay). A protocol violation

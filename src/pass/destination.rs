@@ -1,10 +1,10 @@
 //! The destination side of a pass: create the table when missing (with its key, or
-//! without it for a load that builds it at the end), the receipts and staging tables, the
+//! without it for a load that builds it at the end), the receipts table, the
 //! upsert statement; and building a deferred primary key.
 
 use super::warn;
 use crate::catalog::{self, compare, ddl};
-use crate::copy::{staging, upsert};
+use crate::copy::upsert;
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::job::Job;
@@ -12,8 +12,8 @@ use crate::runtime::failpoint;
 use crate::state::records::ApplyMode;
 use postgres::types::Type;
 
-/// Creates the destination table when missing (one transaction), the receipts table, and
-/// the session's staging table; returns the upsert statement.
+/// Creates the destination table when missing (one transaction) and the receipts table;
+/// returns the upsert statement (each worker creates the staging table it reads from).
 pub(super) fn prepare_destination(
     job: &mut Job,
     dst: &mut postgres::Client,
@@ -56,7 +56,6 @@ pub(super) fn prepare_destination(
     }
     job.receipts.ensure(dst)?;
     let text_compared = catalog::columns_without_equality(dst, &job.shape);
-    staging::create(dst, &job.shape)?;
     Ok(upsert::upsert_sql(&job.shape, &text_compared))
 }
 

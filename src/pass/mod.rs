@@ -226,7 +226,9 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let preparing = Instant::now();
     let upsert_sql = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
-    drop(src); // the workers check out their own connections
+    // The workers check out their own connections: these two, first (on a link with latency
+    // a new connection costs several round trips).
+    drop((src, dst));
     let window = std::sync::Arc::new(job.spec.window_size());
     let plan = WindowPlan {
         shape: &job.shape,
@@ -245,6 +247,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     timings.windows = started.elapsed();
     timings.checkpoints = ran.bookkeeping;
     pass.seconds_before += timings.windows.as_secs_f64();
+    let mut dst = job.dest.get()?;
     if finished && pass.apply == ApplyMode::AppendKeyLater {
         let building = Instant::now();
         build_deferred_key(job, &mut dst)?;

@@ -117,13 +117,13 @@ impl Worker<'_, '_, '_> {
     fn slices(&self) -> Result<bool, Error> {
         let job = self.job;
         let mut dest = job.dest.get()?;
-        staging::create(&mut dest, &job.shape)?;
         // Read-ahead needs built-in cursor and key types; otherwise the worker reads each
         // window on a source connection of its own, then applies it.
         let mut reading = match copy::watched_columns(&job.shape, &job.ks) {
             Some(watched) => Reading::Ahead(watched),
             None => Reading::InTurn(Box::new(job.source.get()?)),
         };
+        staging::create(&mut dest, &job.shape, matches!(reading, Reading::InTurn(_)))?;
         while let Some(index) = self.shared.take_slice() {
             let end = loop {
                 let mut reader = match &mut reading {

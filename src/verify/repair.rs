@@ -27,7 +27,7 @@ pub fn repair(db: &Databases, diffs: &[RowDiff]) -> Result<RepairSummary, Error>
     let mut src = db.source.get()?;
     let mut dst = db.dest.get()?;
     let shape = &db.shape;
-    staging::create(&mut dst, shape)?;
+    staging::create(&mut dst, shape, false)?;
     let upsert_sql = upsert::upsert_sql(shape, &catalog::columns_without_equality(&mut dst, shape));
     let mut summary = RepairSummary::default();
     let copy_again: Vec<Vec<String>> = diffs

@@ -91,20 +91,33 @@ pub(crate) fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
 #[test]
 fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_recopies_at_most_the_windows_in_flight(
 ) {
+    // A first load by heap block ranges (the default).
+    random_kills(1_000_000, &[]);
+}
+
+#[test]
+fn sigkill_at_random_moments_of_a_keyset_copy_then_resume_is_exact_and_recopies_at_most_the_windows_in_flight(
+) {
+    random_kills(400_000, &["--no-block-scan"]);
+}
+
+/// Three SIGKILLs at random moments of a first load of `rows` rows in windows of about
+/// 20,000, then `resume`: an exact copy, and each kill rolled back at most its window.
+fn random_kills(rows: i64, path: &[&str]) {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
-    const ROWS: i64 = 1_000_000;
-    const WINDOW: i64 = 20_000;
-    fixtures::transactions(&src, ROWS as u64, 300);
+    fixtures::transactions(&src, rows as u64, 300);
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions")
-        .with(&["--window-size", &WINDOW.to_string()]);
+        .with(&["--window-size", "20000"])
+        .with(path);
     let mut rng = seed() | 1;
     let mut kills = 0;
     let mut target = 0;
-    // Kill points: at most 3 × 12 windows + 2 of the run's 50, so every kill lands mid-copy.
+    // Kill points: at most 3 × (windows / 6 + 1) + 2 windows, so every kill lands mid-copy.
+    let step = (rows / 20_000 / 6).max(2) as u64;
     for _ in 0..3 {
         let (started, before) = (Instant::now(), windows_committed(&dst));
         let mut child = job.spawn(if kills == 0 { "single" } else { "resume" }, &[], &[]);
-        target += 3 + (next(&mut rng) % 10) as i64;
+        target += 1 + (next(&mut rng) % step) as i64;
         if kill_after_windows(&dst, &mut child, target, &mut rng, started, before) {
             kills += 1;
         }
@@ -115,11 +128,17 @@ fn sigkill_at_random_moments_of_a_million_row_copy_then_resume_is_exact_and_reco
     );
     job.run_ok("resume", &[]);
     assert_tables_equal(&src, &dst, "transactions", "id");
-    // Each kill can roll back at most the one window in flight.
-    let ins = inserted(&dst, ROWS);
+    // Each kill can roll back at most the one window in flight (keyset windows hold 20,000
+    // rows; block windows whole blocks, about as many: the receipts say).
+    let window = dst.scalar_i64("SELECT max(rows_read) FROM pgsync.receipts");
     assert!(
-        ins <= ROWS + kills * WINDOW,
-        "{ins} tuples inserted for {ROWS} rows and {kills} kills"
+        (20_000..21_000).contains(&window),
+        "windows of {window} rows"
+    );
+    let ins = inserted(&dst, rows);
+    assert!(
+        ins <= rows + kills * window,
+        "{ins} tuples inserted for {rows} rows and {kills} kills"
     );
     let status = job.status();
     assert_eq!(status["pass"]["finished"], true, "{status}");

@@ -36,8 +36,10 @@ pub enum RowHash {
     Record,
     /// `hashtextextended` of the row's text: any type, compares representations.
     Text,
-    /// The key alone (`--deletes`: which keys each side has, not what the rows hold).
+    /// The key's text alone (`--deletes`: which keys each side has, not what the rows hold).
     Key,
+    /// The key's values alone, by `hash_record_extended` (when the key's types allow it).
+    KeyRecord,
 }
 
 impl RowHash {
@@ -91,7 +93,7 @@ impl Checksums<'_> {
         match self.row_hash {
             RowHash::Record => format!("hash_record_extended(ROW({row}), 0)"),
             RowHash::Text => format!("hashtextextended(ROW({row})::text, 0)"),
-            RowHash::Key => format!("hashtextextended({}, 0)", self.key_text()),
+            RowHash::Key | RowHash::KeyRecord => self.key_hash(0),
         }
     }
 
@@ -220,7 +222,7 @@ impl Checksums<'_> {
     /// its text.
     fn key_hash(&self, seed: u8) -> String {
         match self.row_hash {
-            RowHash::Record => {
+            RowHash::Record | RowHash::KeyRecord => {
                 let keys = join_quoted(self.ks.key.iter().map(|(n, _)| n.as_str()), Some("a"));
                 format!("hash_record_extended(ROW({keys}), {seed})")
             }

@@ -224,7 +224,15 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         None => Vec::new(),
     };
     let row_hash = if opts.keys_only {
-        RowHash::Key
+        // The key's columns alone decide whether it can be hashed by its values.
+        let mut key_shape = db.shape.clone();
+        key_shape
+            .columns
+            .retain(|c| db.shape.primary_key.contains(&c.name));
+        match choose_row_hash(&mut src, &mut dst, &key_shape) {
+            RowHash::Record => RowHash::KeyRecord,
+            _ => RowHash::Key,
+        }
     } else if opts.text_hash {
         RowHash::Text
     } else {

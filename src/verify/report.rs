@@ -19,7 +19,7 @@ pub fn human(r: &VerifyReport, max_rows: usize) -> String {
         match r.row_hash {
             super::checksum::RowHash::Record => "record",
             super::checksum::RowHash::Text => "text",
-            super::checksum::RowHash::Key => "key only",
+            super::checksum::RowHash::Key | super::checksum::RowHash::KeyRecord => "key only",
         }
     );
     let real: Vec<_> = r.real_differences().collect();

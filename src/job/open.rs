@@ -259,6 +259,16 @@ impl Job {
         let receipts = Receipts {
             table: spec.receipts_table.clone(),
         };
+        if let Some(lag) = crate::keyspace::bounds::standby_lag(&mut *source.get()?)? {
+            let message = format!(
+                "source: a hot standby (replay lag {lag:.1}s): the primary's transactions that had written \
+                 when a pass was planned are held back from the standby's snapshot; one that had not \
+                 written yet is covered only by --lookback ({:?}): raise it to your longest write \
+                 transaction, or read from the primary",
+                spec.lookback
+            );
+            crate::runtime::output::note(&spec.output, "warn", &message);
+        }
         Ok(Job {
             types_to_create,
             spec,

@@ -160,6 +160,19 @@ pub fn lower_cursor(pos: &Position) -> Option<&str> {
     }
 }
 
+/// `Some(replay lag in seconds)` when the source is a hot standby (0 when nothing was
+/// replayed yet), `None` on a primary.
+pub fn standby_lag(client: &mut postgres::Client) -> Result<Option<f64>, DbError> {
+    let row = client
+        .query_typed_one(
+            "SELECT pg_is_in_recovery(), \
+                    coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8",
+            &[],
+        )
+        .on(Side::Source, "asking whether the source is a standby")?;
+    Ok(row.get::<_, bool>(0).then(|| row.get::<_, f64>(1).max(0.0)))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -38,52 +38,107 @@ pub struct PendingTx {
 }
 
 const VIRTUAL: u64 = 1 << 63;
+/// A standby's barrier: every transaction below this xid (a snapshot's xmax at a plan).
+const STANDBY_BARRIER: u64 = 1 << 62;
+const XID_BITS: u64 = (1 << 62) - 1;
 
 /// The token of a virtual transaction id as `pg_locks` shows it (`backend/local`).
 pub fn vxid_token(vxid: &str) -> Option<u64> {
     let (backend, local) = vxid.split_once('/')?;
-    let backend: u32 = backend.parse().ok().filter(|b| *b < 1 << 31)?;
+    let backend: u32 = backend.parse().ok().filter(|b| *b < 1 << 30)?;
     let local: u32 = local.parse().ok()?;
     Some(VIRTUAL | u64::from(backend) << 32 | u64::from(local))
 }
 
-/// A token as people read it: `xid:1234` or `vxid:3/17`.
+/// A token as people read it: `xid:1234`, `vxid:3/17`, or `standby-xmax:5678`.
 pub fn describe(token: u64) -> String {
-    if token & VIRTUAL == 0 {
-        format!("xid:{token}")
-    } else {
+    if token & VIRTUAL != 0 {
         format!("vxid:{}/{}", (token & !VIRTUAL) >> 32, token & 0xffff_ffff)
+    } else if token & STANDBY_BARRIER != 0 {
+        format!("standby-xmax:{}", token & XID_BITS)
+    } else {
+        format!("xid:{token}")
     }
 }
 
-/// Every transaction of this database's sessions (other than this session and the job's
-/// own read-only source sessions, which share its application_name) and of autovacuum
-/// where the role may see which sessions are autovacuum. Sessions of other databases
-/// cannot write this database's rows.
+/// The source's transactions running now, as tokens, and how to tell later whether one
+/// still runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Running {
+    /// On a primary, each running transaction; on a hot standby, one barrier (below).
+    pub tokens: BTreeSet<u64>,
+    /// On a hot standby: its snapshot's xmin, the oldest transaction of the primary it
+    /// knows to be running.
+    standby_xmin: Option<u64>,
+}
+
+impl Running {
+    /// Whether a token recorded earlier still runs: a transaction still listed, or a
+    /// standby barrier (an xmax recorded at a plan) that the standby's xmin has not passed
+    /// yet — some transaction that was running then has not been replayed as ended.
+    pub fn includes(&self, token: u64) -> bool {
+        if token & VIRTUAL == 0 && token & STANDBY_BARRIER != 0 {
+            // Read from a primary now (a promoted standby): its transactions are listed.
+            return self
+                .standby_xmin
+                .is_some_and(|xmin| xmin < token & XID_BITS);
+        }
+        self.tokens.contains(&token)
+    }
+}
+
+/// On a primary: every transaction of this database's sessions (other than this session
+/// and the job's own read-only source sessions, which share its application_name, and
+/// autovacuum where the role may see which sessions are autovacuum) — sessions of other
+/// databases cannot write this database's rows — and its prepared transactions. On a hot
+/// standby, whose `pg_locks` shows none of the primary's transactions (and whose snapshot
+/// lists none of them either: they are kept as sub-transactions): its snapshot's xmin and
+/// xmax, every database's.
 const RUNNING: &str = "\
-    SELECT l.virtualxid, l.transactionid::text::bigint \
+    SELECT l.virtualxid, l.transactionid::text::bigint, NULL::bigint \
     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
-    WHERE l.locktype IN ('virtualxid', 'transactionid') AND l.mode = 'ExclusiveLock' AND l.granted \
+    WHERE NOT pg_is_in_recovery() \
+      AND l.locktype IN ('virtualxid', 'transactionid') AND l.mode = 'ExclusiveLock' AND l.granted \
       AND a.datname = current_database() AND l.pid <> pg_backend_pid() \
       AND a.application_name IS DISTINCT FROM current_setting('application_name') \
       AND coalesce(a.backend_type, '') NOT IN ('autovacuum worker', 'walsender') \
     UNION ALL \
-    SELECT NULL, transaction::text::bigint FROM pg_catalog.pg_prepared_xacts \
-    WHERE database = current_database()";
+    SELECT NULL, transaction::text::bigint, NULL FROM pg_catalog.pg_prepared_xacts \
+    WHERE database = current_database() AND NOT pg_is_in_recovery() \
+    UNION ALL \
+    SELECT NULL, pg_snapshot_xmax(s)::text::bigint, pg_snapshot_xmin(s)::text::bigint \
+    FROM pg_current_snapshot() s WHERE pg_is_in_recovery()";
 
-/// The transactions running now in the source table's database ([`RUNNING`]), as tokens.
-pub fn running(client: &mut postgres::Client) -> Result<BTreeSet<u64>, DbError> {
+/// The transactions running now that may write the source table ([`RUNNING`]).
+pub fn running(client: &mut postgres::Client) -> Result<Running, DbError> {
     let rows = client
         .query_typed(RUNNING, &[])
         .on(Side::Source, "listing running source transactions")?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let vxid: Option<&str> = r.get(0);
-            let xid: Option<i64> = r.get(1);
-            vxid.and_then(vxid_token).or(xid.map(|x| x as u64))
-        })
-        .collect())
+    let mut running = Running::default();
+    for r in &rows {
+        let vxid: Option<&str> = r.get(0);
+        let xid: Option<i64> = r.get(1);
+        let standby_xmin: Option<i64> = r.get(2);
+        match (vxid.and_then(vxid_token), xid, standby_xmin) {
+            (_, Some(xmax), Some(xmin)) => {
+                running.standby_xmin = Some(xmin as u64);
+                // Nothing below xmin runs; whatever runs is below xmax.
+                if xmin < xmax {
+                    running
+                        .tokens
+                        .insert(STANDBY_BARRIER | (xmax as u64 & XID_BITS));
+                }
+            }
+            (Some(token), _, _) => {
+                running.tokens.insert(token);
+            }
+            (None, Some(xid), None) => {
+                running.tokens.insert(xid as u64);
+            }
+            (None, None, _) => {}
+        }
+    }
+    Ok(running)
 }
 
 /// Of `xip` (running when a pass was planned), those still running after waiting up to
@@ -103,7 +158,7 @@ pub fn still_running_after(
         }
         std::thread::sleep(Duration::from_millis(10));
         let now = running(client)?;
-        xip.retain(|t| now.contains(t));
+        xip.retain(|t| now.includes(*t));
     }
 }
 
@@ -190,13 +245,32 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_barrier_runs_until_the_standby_xmin_passes_it() {
+        let at = |xmin| Running {
+            tokens: BTreeSet::new(),
+            standby_xmin: Some(xmin),
+        };
+        let barrier = STANDBY_BARRIER | 100;
+        assert!(at(99).includes(barrier));
+        assert!(!at(100).includes(barrier));
+        assert!(!Running::default().includes(barrier));
+        let primary = Running {
+            tokens: BTreeSet::from([7, vxid_token("3/4").unwrap()]),
+            standby_xmin: None,
+        };
+        assert!(primary.includes(7) && primary.includes(vxid_token("3/4").unwrap()));
+        assert!(!primary.includes(8));
+    }
+
+    #[test]
     fn virtual_and_plain_transaction_ids_keep_apart_and_read_back() {
         let v = vxid_token("3/4294967295").unwrap();
         assert!(v > u64::from(u32::MAX));
         assert_eq!(describe(v), "vxid:3/4294967295");
         assert_eq!(describe(4_000_000_000), "xid:4000000000");
         assert_ne!(vxid_token("0/7"), Some(7));
-        for bad in ["", "3", "3/", "/4", "-1/5", "3/x", "2147483648/1"] {
+        assert_eq!(describe(STANDBY_BARRIER | 77), "standby-xmax:77");
+        for bad in ["", "3", "3/", "/4", "-1/5", "3/x", "1073741824/1"] {
             assert_eq!(vxid_token(bad), None, "{bad}");
         }
     }

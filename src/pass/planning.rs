@@ -52,7 +52,7 @@ pub(super) fn plan_new_pass(
     let floors: Vec<Position> = pending.iter().map(|p| p.floor.clone()).collect();
     let carried: Vec<PendingTx> = pending
         .into_iter()
-        .filter(|p| running_before.contains(&p.xid))
+        .filter(|p| running_before.includes(p.xid))
         .collect();
     let upper = bounds::source_upper(src, &spec.table, &job.ks)?;
     if let Some(beyond) = bounds::beyond_clock(src, &spec.table, &job.ks)? {
@@ -67,7 +67,7 @@ pub(super) fn plan_new_pass(
         );
     }
     // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
-    let xip = late_commits::running(src)?;
+    let xip = late_commits::running(src)?.tokens;
     let xip = late_commits::still_running_after(src, xip, SETTLE)?
         .into_iter()
         .collect();

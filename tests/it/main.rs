@@ -14,6 +14,9 @@ mod blocks;
 /// `--deletes`: rows deleted at the source, removed after a pass; under a writer too.
 mod deletes;
 
+/// A hot standby as the source: the primary's late commits held back from its snapshot.
+mod standby;
+
 /// Crashes: SIGKILL at random moments and at each protocol step, SIGINT, then resume.
 mod crash;
 

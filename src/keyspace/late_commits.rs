@@ -6,9 +6,10 @@
 //!    of the source table's database running at that moment — every one, written yet or not
 //!    (each holds a lock on its virtual transaction id, and on its xid once it has one:
 //!    `pg_locks`, readable by any role; `pg_current_snapshot()` does not list a running
-//!    transaction whose xid is at or above the snapshot's xmax), plus prepared ones;
-//!    Those that end within a short wait, before any window reads, are dropped: every
-//!    window sees their rows;
+//!    transaction whose xid is at or above the snapshot's xmax), plus prepared ones; on a
+//!    hot standby, which shows none of the primary's transactions, a barrier: its
+//!    snapshot's xmax, running until its xmin passes it. Those that end within a short
+//!    wait, before any window reads, are dropped: every window sees their rows;
 //! 2. when the pass finishes, each of the rest becomes *pending* with a floor = the pass's
 //!    lower bound (it may have committed rows after their window was read, or may still do so);
 //! 3. the next pass checks the pending ones *before* reading its upper bound: it starts no
@@ -19,7 +20,8 @@
 //!    the previous plan writes cursors from a clock at least that plan's max cursor.
 //!
 //! Transactions are kept as 64-bit tokens: an xid as itself (below 2^32), a virtual
-//! transaction id `b/n` as `2^63 | b << 32 | n` (see [`vxid_token`], [`describe`]).
+//! transaction id `b/n` as `2^63 | b << 32 | n`, a standby barrier as `2^62 | xmax` (see
+//! [`vxid_token`], [`describe`], [`Running::includes`]).
 
 use super::Position;
 use crate::db::{DbError, PgResultExt, Side};

@@ -132,6 +132,7 @@ pub fn stage_streamed<'d>(
     let mut writer = txn
         .copy_in(&copy_in_sql(&target, plan.shape))
         .on(Side::Destination, doing)?;
+    crate::db::round_trips(2);
     let mut bytes = 0u64;
     let (rows, end, slice_done) = loop {
         match reader.recv() {
@@ -150,6 +151,7 @@ pub fn stage_streamed<'d>(
         }
     };
     let copied = writer.finish().on(Side::Destination, doing)?;
+    crate::db::round_trips(1);
     debug_assert_eq!(
         copied, rows,
         "the destination took every row the reader counted"
@@ -178,6 +180,7 @@ fn written<'d>(
         rows_read
     } else {
         // A simple query: one round trip (no separate prepare), and its row count.
+        crate::db::round_trips(1);
         crate::db::rows_affected(&mut txn, plan.upsert_sql)
             .on(Side::Destination, "upserting a window")?
     };

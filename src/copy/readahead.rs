@@ -182,6 +182,7 @@ fn read_window(
     let doing = "reading a window";
     let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, limit);
     let mut reader = src.copy_out(&sql).on(Side::Source, doing)?;
+    crate::db::round_trips(2);
     // Room for one more row past CHUNK, so that a chunk is not reallocated.
     let capacity = CHUNK + 16 * 1024;
     let mut chunk = Vec::with_capacity(capacity);

@@ -95,6 +95,8 @@ pub fn pipe(
         };
     }
     let rows = writer.finish().on(Side::Destination, "writing a window")?;
+    // COPY out and in, each prepared then started; the COPY in's end.
+    crate::db::round_trips(5);
     Ok(Piped::Rows(rows))
 }
 
@@ -127,6 +129,7 @@ pub fn last_position(
     let row = txn
         .query_typed_one(&sql, &[])
         .on(Side::Destination, "reading the window's end")?;
+    crate::db::round_trips(1);
     // Among NULL cursors the cursor value is NULL; key columns are never NULL.
     let values = (0..row.len())
         .map(|i| {

@@ -83,6 +83,7 @@ impl PositionPrinter {
         let row = client
             .query_one(&self.statement, &params)
             .on(self.side, doing)?;
+        crate::db::round_trips(1);
         // Among NULL cursors the cursor value is NULL; key columns are never NULL.
         let texts = (0..row.len())
             .map(|i| {

@@ -152,6 +152,21 @@ impl DbError {
     }
 }
 
+/// Round trips to either server on the window path, counted where they are made (a
+/// statement waits for its answer; a prepared COPY costs two: prepare, then start), for
+/// the `-v` timings.
+static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `n` round trips of the window path.
+pub fn round_trips(n: u64) {
+    ROUND_TRIPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Round trips of the window path counted so far in this process.
+pub fn round_trips_so_far() -> u64 {
+    ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs one statement as a simple query — one round trip, no separate prepare — and
 /// returns the rows it affected.
 pub fn rows_affected(client: &mut postgres::Client, sql: &str) -> Result<u64, postgres::Error> {

@@ -15,6 +15,7 @@ impl<'a> Txn<'a> {
     /// `BEGIN`.
     pub fn begin(client: &'a mut postgres::Client) -> Result<Self, postgres::Error> {
         client.batch_execute("BEGIN")?;
+        super::round_trips(1);
         Ok(Txn { client, open: true })
     }
 
@@ -23,6 +24,7 @@ impl<'a> Txn<'a> {
     /// rolled back here; when the COMMIT itself fails, the server has ended it already.
     pub fn commit_with(mut self, last: &str) -> Result<(), postgres::Error> {
         let result = self.client.batch_execute(&format!("{last};\nCOMMIT"));
+        super::round_trips(1);
         if result.is_ok() {
             self.open = false;
         } else if self.client.simple_query("SELECT 1").is_ok() {

@@ -68,6 +68,8 @@ pub struct PassTimings {
     pub key_build: Duration,
     /// Recording the finished watermark and pruning the pass's receipts.
     pub finishing: Duration,
+    /// Round trips to either server made by the window loop (`db::round_trips`).
+    pub round_trips: u64,
 }
 
 impl PassTimings {
@@ -241,7 +243,9 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
         (pass.rows_read, pass.rows_written, pass.windows_committed);
     let mut progress = Progress::new(job.spec.output, pass.rows_read);
     crate::job::status::write_live(&job.spec, &job.state);
+    let round_trips_before = crate::db::round_trips_so_far();
     let ran = workers::run(job, &mut pass, &plan, &mut progress, started)?;
+    timings.round_trips = crate::db::round_trips_so_far() - round_trips_before;
     let finished = ran.finished;
     progress.finish();
     timings.windows = started.elapsed();

@@ -232,6 +232,10 @@ fn verbose_run_says_where_the_time_went_and_the_summary_counts_the_key_build() {
     );
     assert!(checkpoints > 0.0 && checkpoints <= windows, "{timings}");
     assert!(total * 1000.0 >= windows - 1.0, "{timings}");
+    // Round trips a window, both servers together: BEGIN, COPY in (prepare, start, end),
+    // receipt + COMMIT; the source's COPY out (prepare, start). A regression adds to them.
+    let per_window = number_after("round trips, ");
+    assert!((5.0..=9.0).contains(&per_window), "{timings}");
     fixtures::churn(&src, 500, 10);
     let out = job.run_ok("single", &["-v", "--lookback", "0"]);
     let summary = String::from_utf8_lossy(&out.stdout);

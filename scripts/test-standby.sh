@@ -6,6 +6,11 @@
 # provides PGSYNC_TEST_STANDBY_URL instead, and the standby tests fail naming this file.
 set -euo pipefail
 [ -n "${PGSYNC_TEST_URL:-}" ] && exit 0
+if ! command -v pg_createcluster >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
+  echo "test-standby: making the test standby needs Debian's postgresql-common (pg_createcluster) and root;" \
+    "or run a standby of the test server yourself and set PGSYNC_TEST_URL and PGSYNC_TEST_STANDBY_URL" >&2
+  exit 1
+fi
 primary="postgres://postgres@127.0.0.1:5432/postgres"
 standby="postgres://postgres@127.0.0.1:5433/postgres"
 version=$(ls /etc/postgresql | sort -n | tail -1)

@@ -18,7 +18,7 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     let job = Job::open(spec)?;
     let preview = pass::preview(&job)?;
     let p = &preview.pass;
-    if let Some(lag) = crate::keyspace::bounds::standby_lag(&mut *job.source.get()?)? {
+    if let Some(lag) = job.standby_lag {
         println!("source:     a hot standby, replay lag {lag:.1}s");
     }
     if let Some(note) = &preview.note {

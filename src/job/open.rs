@@ -33,6 +33,8 @@ pub struct Job {
     pub receipts: Receipts,
     /// Enums the destination lacks, created with the table when pgsync creates it.
     pub types_to_create: Vec<String>,
+    /// The source is a hot standby: its replay lag in seconds when the job opened.
+    pub standby_lag: Option<f64>,
     _store: StateStore,
 }
 
@@ -259,7 +261,8 @@ impl Job {
         let receipts = Receipts {
             table: spec.receipts_table.clone(),
         };
-        if let Some(lag) = crate::keyspace::bounds::standby_lag(&mut *source.get()?)? {
+        let standby_lag = crate::keyspace::bounds::standby_lag(&mut *source.get()?)?;
+        if let Some(lag) = standby_lag {
             let message = format!(
                 "source: a hot standby (replay lag {lag:.1}s): the primary's transactions that had written \
                  when a pass was planned are held back from the standby's snapshot; one that had not \
@@ -271,6 +274,7 @@ impl Job {
         }
         Ok(Job {
             types_to_create,
+            standby_lag,
             spec,
             state,
             source,

@@ -22,37 +22,26 @@ pub struct Heap {
     pub rows_per_block: f64,
 }
 
-/// Whether TID range scans can read the table: PostgreSQL 14 or later, and a table with a
-/// heap of its own (not a partitioned table, not an inheritance parent: their rows live in
-/// other relations, whose block numbers overlap).
-pub fn readable_by_blocks(
-    client: &mut postgres::Client,
-    table: &QualifiedName,
-) -> Result<bool, DbError> {
-    let row = client
-        .query_typed_one(
-            "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) \
-             FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
-            &[(&table.sql(), Type::TEXT)],
-        )
-        .on(Side::Source, "checking whether the table can be read by block ranges")?;
-    Ok(row.get(0))
-}
-
-/// The table's blocks now and its rows per block.
-pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Heap, DbError> {
+/// The table's blocks now and its rows per block; `None` when TID range scans cannot read
+/// it: before PostgreSQL 14, or a table without a heap of its own (a partitioned table, an
+/// inheritance parent: their rows live in other relations, whose block numbers overlap).
+pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Option<Heap>, DbError> {
     let doing = "measuring the table's heap";
     let row = client
         .query_typed_one(
-            "SELECT (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint, \
+            "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid), \
+                    (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint, \
                     c.reltuples::float8, c.relpages::bigint \
              FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
             &[(&table.sql(), Type::TEXT)],
         )
         .on(Side::Source, doing)?;
-    let blocks = row.get::<_, i64>(0).max(0) as u64;
-    let (reltuples, relpages): (f64, i64) = (row.get(1), row.get(2));
+    if !row.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let blocks = row.get::<_, i64>(1).max(0) as u64;
+    let (reltuples, relpages): (f64, i64) = (row.get(2), row.get(3));
     let rows_per_block = if reltuples > 0.0 && relpages > 0 {
         reltuples / relpages as f64
     } else if blocks > 0 {
@@ -69,10 +58,10 @@ pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Heap
     } else {
         0.0
     };
-    Ok(Heap {
+    Ok(Some(Heap {
         blocks,
         rows_per_block,
-    })
+    }))
 }
 
 /// What a block plan is cut to.

@@ -156,13 +156,16 @@ pub(super) fn plan_pass(
         Position::AtBlock(b) => Some(*b),
         _ => None,
     };
-    let slices = match from_block {
-        Some(from) if spec.block_scan && blocks::readable_by_blocks(src, &spec.table)? => {
+    let heap = match from_block {
+        Some(_) if spec.block_scan => blocks::heap(src, &spec.table)?,
+        _ => None,
+    };
+    let slices = match (from_block, heap) {
+        (Some(from), Some(heap)) => {
             let sizing = blocks::Sizing {
                 slice_rows: spec.slice_rows,
                 min_slices,
             };
-            let heap = blocks::heap(src, &spec.table)?;
             blocks::cut(from, heap, sizing, upper.as_deref())
         }
         _ => keyset_slices(job, src, &lower, upper.as_deref(), min_slices)?,

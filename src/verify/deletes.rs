@@ -9,16 +9,11 @@
 //! transaction; deleting rows already gone changes nothing, so a sweep cut short by a crash
 //! is finished by the next one.
 
-use super::keys::key_in_list;
 use super::{RowDiffKind, VerifyOptions};
-use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::job::open::Databases;
 use crate::job::JobSpec;
 use std::time::Instant;
-
-/// Keys per DELETE statement (and transaction).
-const BATCH: usize = 1_000;
 
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,18 +50,7 @@ pub fn sweep(spec: &JobSpec, db: &Databases) -> Result<DeleteSummary, Error> {
         .filter(|d| d.kind == RowDiffKind::ExtraInDestination)
         .map(|d| d.key.clone())
         .collect();
-    let mut dst = db.dest.get()?;
-    let mut rows_deleted = 0;
-    for batch in gone.chunks(BATCH) {
-        let sql = format!(
-            "DELETE FROM {} a WHERE {}",
-            db.shape.table.sql(),
-            key_in_list(&db.ks, "a", batch)
-        );
-        rows_deleted += dst
-            .execute(&sql, &[])
-            .on(Side::Destination, "deleting rows the source no longer has")?;
-    }
+    let rows_deleted = super::repair::delete_keys(&mut *db.dest.get()?, db, &gone)?;
     Ok(DeleteSummary {
         rows_deleted,
         windows: report.windows,

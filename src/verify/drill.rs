@@ -13,7 +13,7 @@
 
 use super::checksum::Checksums;
 use super::keys::key_in_list;
-use super::{RowDiff, RowDiffKind};
+use super::{joined, RowDiff, RowDiffKind};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use postgres::fallible_iterator::FallibleIterator;
@@ -64,15 +64,10 @@ pub fn differing_rows(
         let a = scope.spawn(move || read(src, Side::Source, sql, stx));
         let b = scope.spawn(move || read(dst, Side::Destination, sql, dtx));
         let merged = merge(&mut Stream::new(srx), &mut Stream::new(drx), out);
-        let panicked = || Error::WorkerPanicked {
-            side: None,
-            what: "a verify reader thread".into(),
-        };
         // A failed merge drops the receivers, which ends the readers.
         merged?;
-        a.join().map_err(|_| panicked())?;
-        b.join().map_err(|_| panicked())?;
-        Ok(())
+        joined(a)?;
+        joined(b)
     })
 }
 
@@ -97,13 +92,7 @@ fn differing_buckets(
     let (s, d) = std::thread::scope(|scope| {
         let a = scope.spawn(|| read(src, Side::Source));
         let b = read(dst, Side::Destination);
-        let a = a.join().unwrap_or_else(|_| {
-            Err(Error::WorkerPanicked {
-                side: None,
-                what: "a verify reader thread".into(),
-            })
-        });
-        (a, b)
+        (joined(a), b)
     });
     let (s, d) = (s?, d?);
     let pairs: BTreeSet<&(i64, i32)> = s.keys().chain(d.keys()).collect();
@@ -114,19 +103,19 @@ fn differing_buckets(
         .collect())
 }
 
-/// Streams one side's rows in batches; a failure is the last message.
+/// Streams one side's rows in batches; a failure is the last message (so this returns Ok).
 fn read(
     client: &mut postgres::Client,
     side: Side,
     sql: &str,
     tx: SyncSender<Result<Vec<Seen>, Error>>,
-) {
+) -> Result<(), Error> {
     let doing = "reading the rows of differing windows";
     let rows = match client.query_raw(sql, Vec::<String>::new()) {
         Ok(rows) => rows,
         Err(e) => {
             let _ = tx.send(Err(crate::db::DbError::from_pg(side, doing, e).into()));
-            return;
+            return Ok(());
         }
     };
     let mut rows = rows.map(|r| {
@@ -148,16 +137,16 @@ fn read(
                         .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
                         .is_err()
                 {
-                    return;
+                    return Ok(());
                 }
             }
             Ok(None) => {
                 let _ = tx.send(Ok(batch));
-                return;
+                return Ok(());
             }
             Err(e) => {
                 let _ = tx.send(Err(e.into()));
-                return;
+                return Ok(());
             }
         }
     }

@@ -130,6 +130,17 @@ impl VerifyReport {
     }
 }
 
+/// The result of a verify thread that reads one side; its panic as an error that names it
+/// (exit 2, never taken for an interrupt or a usage error).
+pub fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::WorkerPanicked {
+            side: None,
+            what: "a verify thread reading one side".into(),
+        })
+    })
+}
+
 /// The window sums of both sides, scanned at once in block chunks, with progress on a
 /// terminal (blocks done of all, rows/s) unless quiet; nothing when stderr is piped.
 fn scan_both(
@@ -163,11 +174,7 @@ fn scan_both(
         if show {
             let _ = writeln!(std::io::stderr());
         }
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Sums, Error>>| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Usage("verify thread panicked".into())))
-        };
-        (join(a), join(b))
+        (joined(a), joined(b))
     });
     Ok((s?, d?))
 }

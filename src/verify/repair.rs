@@ -64,15 +64,26 @@ pub fn repair(db: &Databases, diffs: &[RowDiff]) -> Result<RepairSummary, Error>
         .filter(|d| d.kind == RowDiffKind::ExtraInDestination)
         .map(|d| d.key.clone())
         .collect();
-    for chunk in delete.chunks(1000) {
+    summary.rows_deleted = delete_keys(&mut dst, db, &delete)?;
+    Ok(summary)
+}
+
+/// Deletes the destination rows with these keys, 1,000 keys a statement (each its own
+/// transaction, one round trip); the rows deleted.
+pub fn delete_keys(
+    dst: &mut postgres::Client,
+    db: &Databases,
+    keys: &[Vec<String>],
+) -> Result<u64, Error> {
+    let mut deleted = 0;
+    for chunk in keys.chunks(1000) {
         let sql = format!(
             "DELETE FROM {} a WHERE {}",
-            shape.table.sql(),
+            db.shape.table.sql(),
             key_in_list(&db.ks, "a", chunk)
         );
-        summary.rows_deleted += dst
-            .execute(&sql, &[])
+        deleted += crate::db::rows_affected(dst, &sql)
             .on(Side::Destination, "deleting rows absent from the source")?;
     }
-    Ok(summary)
+    Ok(deleted)
 }

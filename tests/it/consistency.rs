@@ -5,7 +5,10 @@ use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
 use std::time::{Duration, Instant};
 
 /// Inserts a row in a transaction left open; returns the open client and the row's key.
-fn open_transaction_with_old_row(src: &TestDb, older_by_ms: i64) -> (postgres::Client, String) {
+pub(crate) fn open_transaction_with_old_row(
+    src: &TestDb,
+    older_by_ms: i64,
+) -> (postgres::Client, String) {
     let mut c = src.client();
     c.batch_execute("BEGIN").unwrap();
     let key: String = c
@@ -19,7 +22,7 @@ fn open_transaction_with_old_row(src: &TestDb, older_by_ms: i64) -> (postgres::C
     (c, key)
 }
 
-fn has_row(db: &TestDb, key: &str) -> bool {
+pub(crate) fn has_row(db: &TestDb, key: &str) -> bool {
     db.client()
         .query_opt("SELECT 1 FROM transactions WHERE id::text = $1", &[&key])
         .unwrap()

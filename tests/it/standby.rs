@@ -2,6 +2,7 @@
 //! from the test server): the primary's late commits are held back from the standby's
 //! snapshot, since the standby's `pg_locks` shows none of the primary's transactions.
 
+use crate::consistency::{has_row, open_transaction_with_old_row};
 use crate::harness::{assert_tables_equal, fixtures, Pgsync, TestDb};
 use std::time::{Duration, Instant};
 
@@ -58,16 +59,7 @@ fn a_standby_source_holds_back_a_primary_transaction_open_across_a_pass() {
     fixtures::transactions(&src, 8_000, 100);
     // A transaction on the primary, open across the first pass, writing a row whose cursor
     // is a minute below the others.
-    let mut open = src.client();
-    open.batch_execute("BEGIN").unwrap();
-    let key: String = open
-        .query_one(
-            "INSERT INTO transactions SELECT gen_random_uuid(), gen_random_uuid(), 1, max(updated) - 60000, NULL, 42, 'LATE'
-             FROM transactions RETURNING id::text",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let (mut open, key) = open_transaction_with_old_row(&src, 60_000);
     let xid: String = open
         .query_one("SELECT pg_current_xact_id()::text", &[])
         .unwrap()
@@ -122,11 +114,9 @@ fn a_standby_source_holds_back_a_primary_transaction_open_across_a_pass() {
     fixtures::churn(&src, 100, 13);
     replayed(&src);
     job.run_ok("single", &[]);
-    let copied = dst
-        .client()
-        .query_opt("SELECT 1 FROM transactions WHERE id::text = $1", &[&key])
-        .unwrap()
-        .is_some();
-    assert!(copied, "the late commit read from the standby was lost");
+    assert!(
+        has_row(&dst, &key),
+        "the late commit read from the standby was lost"
+    );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }

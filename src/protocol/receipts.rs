@@ -53,6 +53,9 @@ pub struct PassReceipts {
     pub finished: bool,
     /// The highest-ranked resume point among the receipts, if any has one.
     pub resume: Option<Resume>,
+    /// Receipts per slice index (empty when not read): a slice may have committed several
+    /// windows the state missed.
+    pub windows_per_slice: std::collections::BTreeMap<usize, u64>,
 }
 
 impl PassReceipts {
@@ -64,6 +67,7 @@ impl PassReceipts {
             last,
             slices,
             resume,
+            windows_per_slice: Default::default(),
         })
     }
 
@@ -190,15 +194,22 @@ impl Receipts {
             "FROM {t} r WHERE job = $1 AND pass = (SELECT max(pass) FROM {t} WHERE job = $1)"
         );
         let doing = "reading receipts";
-        let slices = client
+        // The last receipt of each slice, with the slice's count of receipts.
+        let rows = client
             .query_typed(
-                &format!("SELECT DISTINCT ON (slice) to_jsonb(r)::text {of_pass} ORDER BY slice, window_no DESC"),
+                &format!("SELECT DISTINCT ON (slice) to_jsonb(r)::text, count(*) OVER (PARTITION BY slice) {of_pass} ORDER BY slice, window_no DESC"),
                 &[(&job, Type::TEXT)],
             )
-            .on(Side::Destination, doing)?
+            .on(Side::Destination, doing)?;
+        let slices: Vec<Receipt> = rows
             .iter()
             .map(|row| parse_receipt(&row.get::<_, String>(0)))
             .collect::<Result<_, _>>()?;
+        let windows_per_slice = slices
+            .iter()
+            .zip(&rows)
+            .map(|(r, row)| (r.slice, row.get::<_, i64>(1) as u64))
+            .collect();
         let resume = client
             .query_typed_opt(
                 &format!(
@@ -211,7 +222,12 @@ impl Receipts {
             .map(|row| parse_receipt(&row.get::<_, String>(0)))
             .transpose()?
             .and_then(|r| r.resume);
-        Ok(PassReceipts::from_slices(slices, resume))
+        Ok(
+            PassReceipts::from_slices(slices, resume).map(|p| PassReceipts {
+                windows_per_slice,
+                ..p
+            }),
+        )
     }
 
     /// The upper bound of the job's last finished pass, per the receipts.

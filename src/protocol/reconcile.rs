@@ -122,6 +122,18 @@ fn correct_slices(mut p: PassRecord, r: &PassReceipts) -> (PassRecord, Option<St
         };
         *progress = corrected;
     }
+    // Windows, not slices: a slice may have committed several windows the state missed
+    // (its checkpoints wait in the flusher); the receipts count them (not the receipt that
+    // closes a pass, whose slice index is past the last slice).
+    if missed > 0 && !r.windows_per_slice.is_empty() {
+        let in_receipts: u64 = r
+            .windows_per_slice
+            .iter()
+            .filter(|(slice, _)| **slice < p.slices.len())
+            .map(|(_, n)| n)
+            .sum();
+        missed = missed.max(in_receipts.saturating_sub(p.windows_committed));
+    }
     p.windows_committed += missed;
     p.windows_reconciled += missed;
     p.next_window = p.next_window.max(r.last.window + 1);

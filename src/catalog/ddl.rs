@@ -35,13 +35,20 @@ pub fn create_table_sql(
             )
         })
         .collect();
-    let mut prelude = if create_schema {
-        format!("CREATE SCHEMA {}; ", quote(&shape.table.schema))
-    } else {
-        String::new()
-    };
+    // Tables of one set are created at once by different connections: they take turns
+    // (the lock lasts the implicit transaction), and a schema or an enum that another one
+    // created meanwhile is taken as it is.
+    let mut prelude = "SELECT pg_advisory_xact_lock(hashtext('pgsync ddl')); ".to_string();
+    if create_schema {
+        prelude += &format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; ",
+            quote(&shape.table.schema)
+        );
+    }
     for t in types {
-        prelude += &format!("{t}; ");
+        prelude += &format!(
+            "DO $pgsync$ BEGIN {t}; EXCEPTION WHEN duplicate_object THEN NULL; END $pgsync$; "
+        );
     }
     if with_key {
         format!(

@@ -132,7 +132,12 @@ impl Receipts {
             )
             .on(Side::Destination, DOING)?
             .get(0);
-        let mut sql = String::new();
+        // Two jobs creating it at once (the tables of a set, two processes) take turns: the
+        // second then finds schema and table there (IF NOT EXISTS, a new snapshot each).
+        let mut sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtext({}));",
+            literal(&format!("pgsync receipts {}", self.table.sql()))
+        );
         if !schema_exists {
             sql.push_str(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {};",

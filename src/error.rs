@@ -27,6 +27,14 @@ pub enum Error {
     /// `verify` failed: the same error, with advice for a verify instead of a sync.
     #[error(transparent)]
     WhileVerifying(Box<Error>),
+    /// Some tables of a set failed (the others finished): each with its error.
+    #[error("{} of {of} tables failed: {}", failed.len(), failed.iter().map(|(t, e)| format!("{t}: {e} ({})", e.hint())).collect::<Vec<_>>().join("; "))]
+    TablesFailed {
+        /// Each failed table with its error.
+        failed: Vec<(String, Error)>,
+        /// Tables in the set.
+        of: usize,
+    },
     /// A pgsync thread panicked (a bug); the work it held is rolled back.
     #[error("{}: a pgsync thread panicked: {what}", side.map_or("worker", Side::name))]
     WorkerPanicked {
@@ -46,7 +54,9 @@ impl Error {
                 CatalogError::TableMissing { side, .. } | CatalogError::NotATable { side, .. },
             ) => Some(*side),
             Error::Catalog(
-                CatalogError::ShapeMismatch { .. } | CatalogError::TypeMissing { .. },
+                CatalogError::ShapeMismatch { .. }
+                | CatalogError::TypeMissing { .. }
+                | CatalogError::ForeignKeyInSet { .. },
             ) => Some(Side::Destination),
             Error::Catalog(_) => Some(Side::Source),
             Error::WorkerPanicked { side, .. } => *side,
@@ -92,6 +102,9 @@ impl Error {
                 CatalogError::KeyNotUnique { .. } => {
                     "--key must name exactly the columns of a unique, non-partial index whose columns are NOT NULL".into()
                 }
+                CatalogError::ForeignKeyInSet { table, constraint, .. } => format!(
+                    "drop it for the migration (ALTER TABLE {table} DROP CONSTRAINT {constraint}) and add it back after the cutover (docs/operations.md, \"Many tables\")"
+                ),
                 CatalogError::ShapeMismatch { .. } => "make the destination table match the source, or drop it and let pgsync create it".into(),
                 CatalogError::TypeMissing { .. } => {
                     "pgsync creates enums, not other user types: create the type on the destination (pg_dump --schema-only shows its definition), then run again".into()
@@ -103,6 +116,9 @@ impl Error {
                 "run `pgsync verify` again once the server answers (verify changes nothing; it retries a lost connection for --retry-for)".into()
             }
             Error::WhileVerifying(e) => e.hint(),
+            Error::TablesFailed { .. } => {
+                "the other tables went on; fix what each names and run the command again".into()
+            }
             Error::WorkerPanicked { .. } => {
                 "this is a bug, please report it; `pgsync resume` continues from the last checkpoint".into()
             }

@@ -22,5 +22,6 @@ pub(crate) mod keyspace;
 pub(crate) mod pass;
 pub(crate) mod protocol;
 pub mod runtime;
+pub(crate) mod set;
 pub mod state;
 pub(crate) mod verify;

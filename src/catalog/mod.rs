@@ -69,6 +69,14 @@ pub enum CatalogError {
         /// The statement that creates it, when pgsync can tell.
         statement: Option<String>,
     },
+    /// A destination table of a set has a foreign key to another table of the set: windows
+    /// of different tables commit independently, so it would fail halfway.
+    #[error("destination: {table} has foreign key {constraint} to {references}, which this job also syncs; tables commit window by window, independently, so the constraint would fail halfway")]
+    ForeignKeyInSet {
+        table: String,
+        constraint: String,
+        references: String,
+    },
     /// Destination table exists with another structure.
     #[error("destination: table {table} does not match the source: {detail}")]
     ShapeMismatch {

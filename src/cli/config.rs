@@ -29,7 +29,7 @@ pub fn file_args(
     for (key, value) in &table {
         let id = key.replace('-', "_");
         if !known(&id)
-            || ["source", "dest", "table", "username_pos", "config"].contains(&id.as_str())
+            || ["source", "dest", "table", "tables", "exclude", "config"].contains(&id.as_str())
         {
             return Err(format!("{key:?} is not an option of `pgsync {sub}`"));
         }

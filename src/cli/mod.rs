@@ -1,4 +1,4 @@
-//! The command line (clap derive): the contract's positionals (`SOURCE DEST TABLE [USER]`,
+//! The command line (clap derive): the contract's positionals (`SOURCE DEST TABLE… [USER]`,
 //! database names or URLs) and options, shared by every subcommand. `-h` is `--hostname`
 //! as in the prototype, so clap's own `-h` is disabled and help is `--help` only. The one
 //! I/O here is reading the `--config` file (`config.rs` turns it into arguments).
@@ -6,6 +6,7 @@
 
 mod config;
 mod duration;
+mod selection;
 
 use crate::db::tls::SslMode;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -213,7 +214,7 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// SOURCE DEST TABLE [USERNAME] and the options every subcommand shares.
+/// SOURCE DEST TABLE… [USERNAME] and the options every subcommand shares.
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
     /// Source: a database name, a postgres:// URL or a conninfo string ("host=… dbname=…");
@@ -223,12 +224,14 @@ pub struct JobArgs {
     /// Destination: a database name, a postgres:// URL or a conninfo string.
     #[arg(value_name = "DEST")]
     pub dest: String,
-    /// Table: name or schema.name (same on both sides); quote mixed case: '"MyTable"'.
-    #[arg(value_name = "TABLE")]
-    pub table: String,
-    /// User name for both sides (or -U; default PGUSER, then the OS user).
-    #[arg(value_name = "USERNAME")]
-    pub username_pos: Option<String>,
+    /// Tables: names, schema.name, or patterns ('public.*', 'sales.order_?'), same on both
+    /// sides; quote mixed case: '"MyTable"'. A last bare name after exactly one table is the
+    /// user name (the seed's `SOURCE DEST TABLE USERNAME`): with several tables, use -U.
+    #[arg(value_name = "TABLE", required = true, num_args = 1..)]
+    pub tables: Vec<String>,
+    /// Tables the patterns leave out (repeatable; a name or a pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
     /// Host of bare database names [default: PGHOST, then localhost].
     #[arg(env = "PGSYNC_HOSTNAME", short = 'h', long)]
     pub hostname: Option<String>,
@@ -397,8 +400,10 @@ mod tests {
         .unwrap());
         assert_eq!(args.source, "host=src dbname=shop");
         assert_eq!(args.dest, "postgres://w@dst/shop");
-        assert_eq!(args.table, "transactions");
-        assert_eq!(args.username_pos.as_deref(), Some("writer"));
+        assert_eq!(
+            args.selection(),
+            (vec!["transactions".to_string()], Some("writer".to_string()))
+        );
         assert_eq!(args.chunksize, Some(500));
     }
 

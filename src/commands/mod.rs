@@ -5,6 +5,7 @@ pub mod continuous;
 pub mod plan;
 pub mod resume;
 pub mod retry;
+pub mod set_run;
 pub mod single;
 pub mod status;
 pub mod verify;
@@ -16,6 +17,7 @@ use crate::job::Job;
 use crate::job::JobSpec;
 use crate::pass::{self, Mode, PassSummary};
 use crate::runtime::output::rate;
+use crate::set::TableSet;
 use retry::Retried;
 
 /// How a command ended when it did not fail.
@@ -41,14 +43,36 @@ fn resolve(args: &crate::cli::JobArgs) -> Result<JobSpec, Error> {
     Ok(spec)
 }
 
+/// `resolve`, and the set of tables the arguments name when they name more than one table.
+fn resolve_set(args: &crate::cli::JobArgs) -> Result<(JobSpec, Option<TableSet>), Error> {
+    let spec = resolve(args)?;
+    let set = TableSet::from_args(&spec, args)?;
+    Ok((spec, set))
+}
+
 /// Runs a parsed command.
 pub fn run(command: Command) -> Result<Outcome, Error> {
     match command {
-        Command::Single(args) => single::run(resolve(&args)?),
-        Command::Continuous(args) => continuous::run(resolve(&args)?),
-        Command::Resume(args) => resume::run(resolve(&args)?),
-        Command::Status(args) => status::run(&resolve(&args.job)?, args.json),
-        Command::Plan(args) => plan::run(resolve(&args)?),
+        Command::Single(args) => match resolve_set(&args)? {
+            (spec, None) => single::run(spec),
+            (_, Some(set)) => single::run_set(&set),
+        },
+        Command::Continuous(args) => match resolve_set(&args)? {
+            (spec, None) => continuous::run(spec),
+            (_, Some(set)) => continuous::run_set(&set),
+        },
+        Command::Resume(args) => match resolve_set(&args)? {
+            (spec, None) => resume::run(spec),
+            (_, Some(set)) => resume::run_set(&set),
+        },
+        Command::Status(args) => match resolve_set(&args.job)? {
+            (spec, None) => status::run(&spec, args.json),
+            (_, Some(set)) => status::run_set(&set, args.json),
+        },
+        Command::Plan(args) => match resolve_set(&args)? {
+            (spec, None) => plan::run(spec),
+            (_, Some(set)) => plan::run_set(&set),
+        },
         Command::Completions { shell } => {
             let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "pgsync", &mut std::io::stdout());
@@ -62,7 +86,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
             Ok(Outcome::Done)
         }
         Command::Verify(args) => {
-            let spec = resolve(&args.job)?;
+            let (spec, set) = resolve_set(&args.job)?;
             let options = crate::verify::VerifyOptions {
                 all: args.all,
                 from: args.from.clone(),
@@ -79,7 +103,10 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 repair: args.repair,
                 json: args.json,
             };
-            verify::run(&spec, &cmd)
+            match set {
+                None => verify::run(&spec, &cmd),
+                Some(set) => verify::run_set(&set, &cmd),
+            }
         }
     }
 }
@@ -141,8 +168,12 @@ pub fn sweep_deletes_if_due(job: &Job, summary: &PassSummary, round: u64) -> Res
     )?;
     match swept {
         Retried::Done(d) => {
+            let table = match job.share {
+                Some(_) => format!("{}: ", job.spec.table),
+                None => String::new(),
+            };
             println!(
-                "pass {} deletes: {} rows deleted (keys the source no longer has), {} windows compared in {:.2}s",
+                "{table}pass {} deletes: {} rows deleted (keys the source no longer has), {} windows compared in {:.2}s",
                 summary.pass, d.rows_deleted, d.windows, d.seconds
             );
             Ok(true)

@@ -12,11 +12,48 @@ use crate::state::records::ApplyMode;
 
 /// Prints the plan of the next pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
+    print(&Job::open(spec)?)?;
+    Ok(Outcome::Done)
+}
+
+/// The plan of every table of a set, largest first (the order the scheduler takes them);
+/// a table that cannot be planned is named and the others are still shown.
+pub fn run_set(set: &crate::set::TableSet) -> Result<Outcome, Error> {
+    let started = std::time::Instant::now();
+    let run = super::set_run::SetRun::open(set)?;
+    let members = run.members()?;
+    let mut failed = Vec::new();
+    for member in &members {
+        let table = member.spec.table.to_string();
+        println!("table {table} ({} kB on disk):", member.bytes / 1000);
+        if let Err(e) = run.open_table(member, None).and_then(|job| print(&job)) {
+            println!("  cannot be synced: {e} — {}", e.hint());
+            failed.push((table, e));
+        }
+    }
+    println!(
+        "{} tables, largest first, {} at once; planned in {:.0} ms",
+        members.len(),
+        set.base.jobs,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    if failed.is_empty() {
+        Ok(Outcome::Done)
+    } else {
+        Err(Error::TablesFailed {
+            failed,
+            of: members.len(),
+        })
+    }
+}
+
+/// Prints the plan of a job's next pass.
+fn print(job: &Job) -> Result<(), Error> {
+    let spec = &job.spec;
     let window_rows = spec.first_window_rows().max(1);
     let (spec_window, target) = (spec.window_rows, spec.window_target);
     let jobs = spec.jobs;
-    let job = Job::open(spec)?;
-    let preview = pass::preview(&job)?;
+    let preview = pass::preview(job)?;
     let p = &preview.pass;
     if let Some(lag) = job.standby_lag {
         println!("source:     a hot standby, replay lag {lag:.1}s");
@@ -91,5 +128,5 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     if p.slices.is_empty() {
         println!("nothing to copy");
     }
-    Ok(Outcome::Done)
+    Ok(())
 }

@@ -15,3 +15,11 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
         None => Outcome::Interrupted,
     })
 }
+
+/// Continues every table of a set that has an unfinished pass.
+pub fn run_set(set: &crate::set::TableSet) -> Result<Outcome, Error> {
+    let run = super::set_run::SetRun::open(set)?;
+    let started = std::time::Instant::now();
+    let outcomes = run.round(Mode::Resume, 1)?;
+    super::set_run::conclude(set, outcomes, started, Mode::Resume)
+}

@@ -25,3 +25,11 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
     }
     Ok(Outcome::Done)
 }
+
+/// One pass of every table of a set (`commands/set_run.rs`).
+pub fn run_set(set: &crate::set::TableSet) -> Result<Outcome, Error> {
+    let run = super::set_run::SetRun::open(set)?;
+    let started = std::time::Instant::now();
+    let outcomes = run.round(Mode::Single, 1)?;
+    super::set_run::conclude(set, outcomes, started, Mode::Single)
+}

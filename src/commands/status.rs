@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::job::open::open_state;
 use crate::job::status::{read_live, view, StatusView};
 use crate::job::JobSpec;
-use crate::state::StateError;
+use crate::state::{StateError, StateStore};
 
 /// Prints the status.
 pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
@@ -29,6 +29,126 @@ pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
         print!("{}", human(&view));
     }
     Ok(Outcome::Done)
+}
+
+/// The status of every table of a set the store knows (and of each table named that it
+/// does not yet): one line per table, or with `--json` `{"tables": [{"table", …status}]}`.
+/// While a sync holds the store, its live snapshots.
+pub fn run_set(set: &crate::set::TableSet, json: bool) -> Result<Outcome, Error> {
+    let views: Vec<(String, Option<StatusView>)> = match StateStore::open(&set.base.state_dir) {
+        Ok(store) => {
+            let mut tables = set.recorded(&store);
+            for p in set.include.iter().filter(|p| !p.wild) {
+                if !tables.contains(&p.name) {
+                    tables.push(p.name.clone());
+                }
+            }
+            let mut views = Vec::new();
+            for table in tables {
+                let spec = set.base.for_table(table);
+                let state = store.job(&spec.job_id)?;
+                let known = state.meta()?.is_some();
+                let v = if known {
+                    Some(view(&spec, &state)?)
+                } else {
+                    None
+                };
+                views.push((spec.table.to_string(), v));
+            }
+            views
+        }
+        Err(StateError::Locked { dir }) => {
+            let live = live_views(set);
+            if live.is_empty() {
+                return Err(StateError::Locked { dir }.into());
+            }
+            live
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        let tables: Vec<serde_json::Value> = views
+            .iter()
+            .map(|(table, v)| {
+                let mut value = serde_json::to_value(v).unwrap_or_default();
+                match value.as_object_mut() {
+                    Some(o) => {
+                        o.insert("table".into(), table.clone().into());
+                    }
+                    None => value = serde_json::json!({ "table": table, "pass": null }),
+                }
+                value
+            })
+            .collect();
+        let doc = serde_json::json!({ "tables": tables });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", table_lines(&views));
+    }
+    Ok(Outcome::Done)
+}
+
+/// The live snapshots of the set's tables written by the sync that holds the store.
+fn live_views(set: &crate::set::TableSet) -> Vec<(String, Option<StatusView>)> {
+    let mut views: Vec<(String, Option<StatusView>)> = std::fs::read_dir(&set.base.state_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("live-"))
+        .filter_map(|e| serde_json::from_slice::<StatusView>(&std::fs::read(e.path()).ok()?).ok())
+        .filter_map(|v| Some((set.table_of(&v.job)?.to_string(), Some(v))))
+        .collect();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    views
+}
+
+/// One line per table: state, pass, windows, rows, watermark, last pass, error.
+fn table_lines(views: &[(String, Option<StatusView>)]) -> String {
+    let width = views.iter().map(|(t, _)| t.len()).max().unwrap_or(5).max(5);
+    let mut out = format!(
+        "{:width$}  {:10}  {:>5}  {:>9}  {:>12}  {:32}  {}\n",
+        "table", "state", "pass", "windows", "rows", "watermark", "last pass / error"
+    );
+    for (table, v) in views {
+        let Some(v) = v else {
+            out.push_str(&format!(
+                "{table:width$}  {:10}  {:>5}  {:>9}  {:>12}  {:32}  -\n",
+                "never run", "-", "-", "-", "-"
+            ));
+            continue;
+        };
+        let state = match (&v.running, &v.pass) {
+            (Some(_), Some(p)) if !p.finished => "running",
+            (_, None) => "no pass",
+            (_, Some(p)) if p.finished => "finished",
+            _ => "unfinished",
+        };
+        let (pass, windows, rows) =
+            v.pass
+                .as_ref()
+                .map_or(("-".into(), "-".into(), "-".into()), |p| {
+                    (
+                        p.number.to_string(),
+                        p.windows_committed.to_string(),
+                        p.rows_read.to_string(),
+                    )
+                });
+        let last = match (&v.last_error, &v.last_pass) {
+            (Some(e), _) => format!("error: {e}"),
+            (None, Some(l)) => format!(
+                "pass {} {}, {:.0} rows/s",
+                l.number,
+                age(l.finished_unix),
+                l.rows_per_second
+            ),
+            (None, None) => "-".into(),
+        };
+        out.push_str(&format!(
+            "{table:width$}  {state:10}  {pass:>5}  {windows:>9}  {rows:>12}  {:32}  {last}\n",
+            v.watermark.as_deref().unwrap_or("-")
+        ));
+    }
+    out
 }
 
 /// "3m 12s ago" style age of a unix time.

@@ -78,7 +78,8 @@ impl JobSpec {
 
     /// Resolves arguments (flags > PG* variables > defaults).
     pub fn resolve(args: &JobArgs, env: &dyn Env) -> Result<Self, Error> {
-        let user = match (&args.username_pos, &args.username) {
+        let (tables, username_pos) = args.selection();
+        let user = match (&username_pos, &args.username) {
             (Some(a), Some(b)) if a != b => {
                 return Err(Error::Usage(format!(
                     "USERNAME {a:?} and -U {b:?} disagree; give one"
@@ -109,7 +110,7 @@ impl JobSpec {
         };
         let source = conninfo::resolve("source", &args.source, &source_flags, env)?;
         let dest = conninfo::resolve("destination", &args.dest, &dest_flags, env)?;
-        let table = QualifiedName::parse(&args.table).map_err(Error::Usage)?;
+        let table = QualifiedName::parse(&tables[0]).map_err(Error::Usage)?;
         let cursor = parse_column(&args.cursor_column).map_err(Error::Usage)?;
         let receipts_table = QualifiedName::parse(&args.receipts_table).map_err(Error::Usage)?;
         let key = match &args.key {
@@ -138,10 +139,7 @@ impl JobSpec {
             interval: Duration::from_secs(args.progress_interval),
             verbose: args.verbose,
         };
-        let identity = format!(
-            "{} -> {} table {} cursor {}",
-            source.redacted, dest.redacted, table, cursor
-        );
+        let identity = identity(&source, &dest, &table, &cursor);
         Ok(JobSpec {
             job_id: job_id(&identity),
             identity,
@@ -170,6 +168,33 @@ impl JobSpec {
             output,
         })
     }
+}
+
+impl JobSpec {
+    /// The same job's settings for another table (one table of a set: its own identity,
+    /// id, state records and receipts).
+    pub fn for_table(&self, table: QualifiedName) -> JobSpec {
+        let identity = identity(&self.source, &self.dest, &table, &self.cursor);
+        JobSpec {
+            job_id: job_id(&identity),
+            identity,
+            table,
+            ..self.clone()
+        }
+    }
+
+    /// The start of the identity of every table's job between these two databases.
+    pub fn identity_prefix(&self) -> String {
+        format!("{} -> {} table ", self.source.redacted, self.dest.redacted)
+    }
+}
+
+/// A job's identity: both databases (no password), the table and the cursor.
+fn identity(source: &ConnInfo, dest: &ConnInfo, table: &QualifiedName, cursor: &str) -> String {
+    format!(
+        "{} -> {} table {} cursor {}",
+        source.redacted, dest.redacted, table, cursor
+    )
 }
 
 /// 64-bit FNV-1a of the identity, as 16 hex digits: stable across releases and platforms

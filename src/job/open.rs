@@ -9,8 +9,11 @@ use crate::error::Error;
 use crate::job::JobSpec;
 use crate::keyspace::KeySpace;
 use crate::protocol::receipts::Receipts;
+use crate::runtime::set_progress::SetProgress;
+use crate::runtime::slots::Slots;
 use crate::state::records::{Connections, JobRecord, SideConnection};
 use crate::state::{JobState, StateStore};
+use std::sync::Arc;
 
 /// Above this many rows (planner estimate), a cursor that starts no index refuses the job
 /// unless `--allow-unindexed-cursor`: below it, a scan per window costs little.
@@ -35,7 +38,20 @@ pub struct Job {
     pub types_to_create: Vec<String>,
     /// The source is a hot standby: its replay lag in seconds when the job opened.
     pub standby_lag: Option<f64>,
-    _store: StateStore,
+    /// When the job is one table of a set: what it shares with the other tables.
+    pub share: Option<TableShare>,
+    _store: Arc<StateStore>,
+}
+
+/// What a table of a set shares with the set's other tables.
+#[derive(Clone)]
+pub struct TableShare {
+    /// `--jobs` worker slots over all tables.
+    pub slots: Arc<Slots>,
+    /// The table's place, largest first: lower ranks get free slots first.
+    pub rank: usize,
+    /// The set's progress line.
+    pub progress: Arc<SetProgress>,
 }
 
 /// Opens the job's state store (no database access), checking the job identity.
@@ -49,6 +65,12 @@ fn open_state_waiting(
     wait: std::time::Duration,
 ) -> Result<(StateStore, JobState), Error> {
     let store = StateStore::open_waiting(&spec.state_dir, wait)?;
+    let state = job_state(&store, spec)?;
+    Ok((store, state))
+}
+
+/// The job's records in an open store, checking (or recording) whose they are.
+pub fn job_state(store: &StateStore, spec: &JobSpec) -> Result<JobState, Error> {
     let state = store.job(&spec.job_id)?;
     match state.meta() {
         Ok(Some(meta)) if meta.identity != spec.identity => {
@@ -69,7 +91,7 @@ fn open_state_waiting(
             })?;
         }
     }
-    Ok((store, state))
+    Ok(state)
 }
 
 /// Both sides connected and validated (no state store).
@@ -91,20 +113,12 @@ impl Databases {
     /// Connects both sides and runs every check that can refuse the job. Writes nothing.
     pub fn open(spec: &JobSpec) -> Result<Databases, Error> {
         let connections = spec.jobs as u32 + 2; // the planner's, one per worker, one spare
-        let source = SidePool::open(
-            Side::Source,
-            &spec.source,
-            &spec.job_id,
-            spec.limits,
-            connections,
-        )?;
-        let dest = SidePool::open(
-            Side::Destination,
-            &spec.dest,
-            &spec.job_id,
-            spec.limits,
-            connections,
-        )?;
+        let (source, dest) = open_pools(spec, connections)?;
+        Databases::check(spec, source, dest)
+    }
+
+    /// Runs every check that can refuse the job's table on pools already open. Writes nothing.
+    pub fn check(spec: &JobSpec, source: SidePool, dest: SidePool) -> Result<Databases, Error> {
         let mut src = source.get()?;
         let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
         let mut shape = catalog::check_source(
@@ -210,6 +224,25 @@ impl Databases {
     }
 }
 
+/// Both sides' pools, `connections` each, named after the job.
+pub fn open_pools(spec: &JobSpec, connections: u32) -> Result<(SidePool, SidePool), Error> {
+    let source = SidePool::open(
+        Side::Source,
+        &spec.source,
+        &spec.job_id,
+        spec.limits,
+        connections,
+    )?;
+    let dest = SidePool::open(
+        Side::Destination,
+        &spec.dest,
+        &spec.job_id,
+        spec.limits,
+        connections,
+    )?;
+    Ok((source, dest))
+}
+
 /// The job's state when its store already exists and is free (verify reads the watermark
 /// from it but must not create a store, nor fail when a running sync holds it).
 pub fn open_state_if_exists(spec: &JobSpec) -> Option<JobState> {
@@ -242,6 +275,29 @@ impl Job {
     /// Opens the state, then connects and validates both tables. Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
         let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
+        let databases = Databases::open(&spec)?;
+        Job::assemble(spec, Arc::new(store), state, databases, None)
+    }
+
+    /// Opens one table of a set in the set's store, on the set's pools.
+    pub fn open_in_set(
+        spec: JobSpec,
+        store: &Arc<StateStore>,
+        pools: (SidePool, SidePool),
+        share: Option<TableShare>,
+    ) -> Result<Job, Error> {
+        let state = job_state(store, &spec)?;
+        let databases = Databases::check(&spec, pools.0, pools.1)?;
+        Job::assemble(spec, Arc::clone(store), state, databases, share)
+    }
+
+    fn assemble(
+        spec: JobSpec,
+        store: Arc<StateStore>,
+        state: JobState,
+        databases: Databases,
+        share: Option<TableShare>,
+    ) -> Result<Job, Error> {
         let Databases {
             types_to_create,
             source,
@@ -249,7 +305,7 @@ impl Job {
             shape,
             dest_existed,
             ks,
-        } = Databases::open(&spec)?;
+        } = databases;
         let side = |pool: &SidePool, info: &crate::db::conninfo::ConnInfo| SideConnection {
             sslmode: info.tls.mode.to_string(),
             encryption: pool.encryption.clone(),
@@ -262,7 +318,7 @@ impl Job {
             table: spec.receipts_table.clone(),
         };
         let standby_lag = crate::keyspace::bounds::standby_lag(&mut *source.get()?)?;
-        if let Some(lag) = standby_lag {
+        if let Some(lag) = standby_lag.filter(|_| share.as_ref().is_none_or(|s| s.rank == 0)) {
             let message = format!(
                 "source: a hot standby (replay lag {lag:.1}s): the primary's transactions that had written \
                  when a pass was planned are held back from the standby's snapshot; one that had not \
@@ -283,6 +339,7 @@ impl Job {
             dest_existed,
             ks,
             receipts,
+            share,
             _store: store,
         })
     }

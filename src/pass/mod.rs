@@ -241,7 +241,10 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let started = Instant::now();
     let (rows_before, written_before, windows_before) =
         (pass.rows_read, pass.rows_written, pass.windows_committed);
-    let mut progress = Progress::new(job.spec.output, pass.rows_read);
+    let mut progress = match &job.share {
+        Some(share) => Progress::in_set(share.progress.clone(), job.spec.table.to_string(), &pass),
+        None => Progress::new(job.spec.output, pass.rows_read),
+    };
     crate::job::status::write_live(&job.spec, &job.state);
     let round_trips_before = crate::db::round_trips_so_far();
     let ran = workers::run(job, &mut pass, &plan, &mut progress, started)?;

@@ -3,6 +3,7 @@
 //! — as text or, with `--log-format json`, one JSON object per line; nothing with `--quiet`.
 
 use crate::runtime::output::{rate, unix_now, Output};
+use crate::runtime::set_progress::SetProgress;
 use crate::state::records::PassRecord;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ pub struct Progress {
     last: Option<Instant>,
     rows_at_start: u64,
     drawn: bool,
+    /// A table of a set: its figures go to the set's line instead.
+    set: Option<(std::sync::Arc<SetProgress>, String)>,
 }
 
 impl Progress {
@@ -28,11 +31,25 @@ impl Progress {
             last: None,
             rows_at_start,
             drawn: false,
+            set: None,
+        }
+    }
+
+    /// A reporter feeding the progress of the set `table` belongs to.
+    pub fn in_set(set: std::sync::Arc<SetProgress>, table: String, pass: &PassRecord) -> Self {
+        set.started(&table, pass.rows_read, pass.estimated_rows());
+        Progress {
+            set: Some((set, table)),
+            ..Progress::new(Output::default(), pass.rows_read)
         }
     }
 
     /// Called after each checkpoint.
     pub fn update(&mut self, pass: &PassRecord) {
+        if let Some((set, table)) = &self.set {
+            set.update(table, pass.rows_read, pass.estimated_rows());
+            return;
+        }
         let every = if self.tty {
             Duration::from_millis(200)
         } else {

@@ -107,6 +107,8 @@ impl Worker<'_, '_, '_> {
     /// Slice after slice until none is left. False when stopped; a failure stops the
     /// other workers after their current window.
     fn run(&self) -> Result<bool, Error> {
+        // A table of a set waits for one of the set's `--jobs` slots, held until its last slice.
+        let _slot = self.job.share.as_ref().map(|s| s.slots.acquire(s.rank));
         let result = self.slices();
         if !matches!(result, Ok(true)) {
             self.shared.stop_all();

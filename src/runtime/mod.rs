@@ -3,4 +3,6 @@
 
 pub mod failpoint;
 pub mod output;
+pub mod set_progress;
 pub mod shutdown;
+pub mod slots;

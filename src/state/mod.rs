@@ -8,10 +8,12 @@
 //! read or write first waits for the checkpoints handed over to be written.
 
 pub mod codec;
+mod files;
 mod flusher;
 pub mod keys;
 pub mod records;
 
+pub use files::{private_dir, private_file_options};
 use flusher::Flusher;
 use records::{Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord};
 use serde::de::DeserializeOwned;
@@ -88,27 +90,6 @@ impl StateError {
     }
 }
 
-/// Creates `dir` (and missing parents) readable by its owner only; an existing one is left
-/// as it is.
-pub fn private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-/// Options that create a file readable by its owner only (0600).
-pub fn private_file_options() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
 /// An open store. Holds an exclusive lock on `<dir>/lock` for its lifetime. sled (0.34.7)
 /// locks its own files too, but fails with an untyped I/O error; the lock file gives a
 /// typed `Locked` error and lets a short-lived reader be waited for (`open_waiting`).
@@ -178,6 +159,20 @@ impl StateStore {
             dir: dir.into(),
             _lock: lock,
         })
+    }
+
+    /// The ids of the jobs the store holds.
+    pub fn job_ids(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .filter_map(|name| {
+                std::str::from_utf8(name)
+                    .ok()?
+                    .strip_prefix("job:")
+                    .map(str::to_string)
+            })
+            .collect()
     }
 
     /// The tree of one job.

@@ -52,3 +52,7 @@ mod tls;
 
 /// Partitioned sources, synced through the parent.
 mod partitioned;
+
+/// Many tables in one job: patterns, per-table failures, SIGKILL and resume over the set,
+/// status and verify over the set, foreign keys between synced tables.
+mod tables;

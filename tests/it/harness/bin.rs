@@ -12,6 +12,8 @@ pub struct Pgsync {
     pub dest: String,
     /// Table argument.
     pub table: String,
+    /// More tables or patterns after it (a job over a set).
+    pub more_tables: Vec<String>,
     /// Extra options given to every command.
     pub options: Vec<String>,
     /// Extra environment.
@@ -26,6 +28,7 @@ impl Pgsync {
             source: source.into(),
             dest: dest.into(),
             table: table.into(),
+            more_tables: Vec::new(),
             options: vec!["--quiet".into()],
             env: Vec::new(),
             state: tempfile::tempdir().unwrap(),
@@ -35,6 +38,12 @@ impl Pgsync {
     /// Adds options to every command.
     pub fn with(mut self, options: &[&str]) -> Pgsync {
         self.options.extend(options.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Adds tables (or patterns) after the first.
+    pub fn tables(mut self, more: &[&str]) -> Pgsync {
+        self.more_tables.extend(more.iter().map(|s| s.to_string()));
         self
     }
 
@@ -49,6 +58,7 @@ impl Pgsync {
         cmd.arg(sub).args(&self.options).args(extra);
         cmd.arg("--state-dir").arg(self.state_dir());
         cmd.args([&self.source, &self.dest, &self.table]);
+        cmd.args(&self.more_tables);
         cmd.env_remove("PGSYNC_FAILPOINT");
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -1,0 +1,237 @@
+//! A round over a set of tables: the members as the source has them now (largest first),
+//! `--jobs` + 1 table runners taking them in that order, and `--jobs` worker slots shared by
+//! every table's workers (the largest waiting table gets a freed slot first), so N workers
+//! stay busy until the last slice. Each table is its own job (state records, receipts,
+//! retries of transient errors); a table's permanent error stops that table only. One line
+//! per table on stdout, the set's progress on stderr, then a summary line.
+
+use super::retry::Retried;
+use super::{run_pass_with_retries, summary_line, sweep_deletes_if_due, timings_line};
+use crate::db::pool::SidePool;
+use crate::error::Error;
+use crate::job::open::{job_state, open_pools, TableShare};
+use crate::job::Job;
+use crate::pass::{Mode, PassSummary};
+use crate::runtime::output::{note, rate};
+use crate::runtime::set_progress::SetProgress;
+use crate::runtime::shutdown;
+use crate::runtime::slots::Slots;
+use crate::set::members::Member;
+use crate::set::TableSet;
+use crate::state::{StateError, StateStore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How one table's part of a round ended.
+#[derive(Debug)]
+pub enum TableOutcome {
+    /// Its pass finished (or had nothing to copy).
+    Done(PassSummary),
+    /// Stopped by SIGINT/SIGTERM; `resume` continues it.
+    Interrupted,
+    /// `resume` found no unfinished pass for it.
+    NothingToResume,
+    /// A permanent error (or transient ones past `--retry-for`).
+    Failed(Error),
+}
+
+/// A set's store and connections, open for rounds.
+pub struct SetRun<'s> {
+    set: &'s TableSet,
+    store: Arc<StateStore>,
+    source: SidePool,
+    dest: SidePool,
+}
+
+impl<'s> SetRun<'s> {
+    /// Opens the state store and both pools (`2 × --jobs + 3` connections each at most: a
+    /// planning connection per table runner, one per worker, the read-ahead's, one spare).
+    pub fn open(set: &'s TableSet) -> Result<SetRun<'s>, Error> {
+        let store =
+            StateStore::open_waiting(&set.base.state_dir, std::time::Duration::from_secs(3))?;
+        let (source, dest) = open_pools(&set.base, 2 * set.base.jobs as u32 + 3)?;
+        Ok(SetRun {
+            set,
+            store: Arc::new(store),
+            source,
+            dest,
+        })
+    }
+
+    /// The members now, the destination's foreign keys between them refused, the tables
+    /// gone from the source reported.
+    pub fn members(&self) -> Result<Vec<Member>, Error> {
+        let members = self.set.members(&mut *self.source.get()?)?;
+        self.set
+            .check_foreign_keys(&mut *self.dest.get()?, &members)?;
+        for table in self.set.gone(&self.store, &members) {
+            let message = format!(
+                "table {table}: synced by this job before, but the source has no such table now; its destination copy is left as it is"
+            );
+            note(&self.set.base.output, "warn", &message);
+        }
+        Ok(members)
+    }
+
+    /// One pass of every member (`round`: the how-many-th of this command, for `--deletes-every`).
+    pub fn round(&self, mode: Mode, round: u64) -> Result<Vec<(String, TableOutcome)>, Error> {
+        let members = self.members()?;
+        let output = self.set.base.output;
+        let estimates: Vec<(String, u64)> = members
+            .iter()
+            .map(|m| (m.spec.table.to_string(), m.estimated_rows))
+            .collect();
+        let progress = Arc::new(SetProgress::new(output, &estimates));
+        let slots = Slots::new(self.set.base.jobs);
+        let next = AtomicUsize::new(0);
+        let outcomes: Mutex<Vec<Option<TableOutcome>>> =
+            Mutex::new(members.iter().map(|_| None).collect());
+        let runners = (self.set.base.jobs + 1).min(members.len());
+        std::thread::scope(|scope| {
+            for _ in 0..runners {
+                scope.spawn(|| loop {
+                    let rank = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(member) = members.get(rank) else {
+                        break;
+                    };
+                    let share = TableShare {
+                        slots: Arc::clone(&slots),
+                        rank,
+                        progress: Arc::clone(&progress),
+                    };
+                    let table = member.spec.table.to_string();
+                    let outcome = if shutdown::requested() {
+                        TableOutcome::Interrupted
+                    } else {
+                        self.table(member, share, mode, round)
+                            .unwrap_or_else(|e| match e {
+                                Error::State(StateError::NothingToResume { .. }) => {
+                                    TableOutcome::NothingToResume
+                                }
+                                e => TableOutcome::Failed(e),
+                            })
+                    };
+                    if let TableOutcome::Failed(e) = &outcome {
+                        note(
+                            &output,
+                            "warn",
+                            &format!("table {table}: {e} — {}", e.hint()),
+                        );
+                        // For `status`, also when the table failed before its first pass.
+                        if let Ok(state) = job_state(&self.store, &member.spec) {
+                            let _ = state.set_last_error(Some(&e.to_string()));
+                        }
+                    }
+                    progress.finished(&table);
+                    outcomes.lock().unwrap_or_else(|e| e.into_inner())[rank] = Some(outcome);
+                });
+            }
+        });
+        progress.finish();
+        let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(members
+            .iter()
+            .zip(outcomes)
+            .map(|(m, o)| {
+                // A runner that panicked left its table without an outcome.
+                let o = o.unwrap_or_else(|| {
+                    TableOutcome::Failed(Error::WorkerPanicked {
+                        side: None,
+                        what: "a table runner panicked".into(),
+                    })
+                });
+                (m.spec.table.to_string(), o)
+            })
+            .collect())
+    }
+
+    /// Opens one member's job in the set's store, on the set's pools.
+    pub fn open_table(&self, member: &Member, share: Option<TableShare>) -> Result<Job, Error> {
+        let pools = (self.source.clone(), self.dest.clone());
+        Job::open_in_set(member.spec.clone(), &self.store, pools, share)
+    }
+
+    /// One table's pass (and the pass after it when it continued an unfinished one, as
+    /// `single` does), its line printed.
+    fn table(
+        &self,
+        member: &Member,
+        share: TableShare,
+        mode: Mode,
+        round: u64,
+    ) -> Result<TableOutcome, Error> {
+        let mut job = self.open_table(member, Some(share))?;
+        let table = job.spec.table.to_string();
+        let mut last = None;
+        for attempt in 0..2 {
+            let summary = match run_pass_with_retries(&mut job, mode)? {
+                Retried::Done(s) => s,
+                Retried::Interrupted => return Ok(TableOutcome::Interrupted),
+            };
+            println!("{table}: {}", summary_line(&summary));
+            log::debug!("{table}: {}", timings_line(&summary));
+            if !summary.finished {
+                return Ok(TableOutcome::Interrupted);
+            }
+            let again = attempt == 0 && summary.continued && mode == Mode::Single;
+            last = Some(summary);
+            if !again {
+                break;
+            }
+        }
+        let summary = last.expect("one pass ran");
+        if !sweep_deletes_if_due(&job, &summary, round)? {
+            return Ok(TableOutcome::Interrupted);
+        }
+        Ok(TableOutcome::Done(summary))
+    }
+}
+
+/// The round's summary line (stdout), and its outcome: failed tables → an error naming each
+/// (exit 2); else interrupted → 130; `resume` with nothing to resume anywhere → that error.
+pub fn conclude(
+    set: &TableSet,
+    outcomes: Vec<(String, TableOutcome)>,
+    started: Instant,
+    mode: Mode,
+) -> Result<super::Outcome, Error> {
+    let count = |f: fn(&TableOutcome) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
+    let done = count(|o| matches!(o, TableOutcome::Done(_)));
+    let interrupted = count(|o| matches!(o, TableOutcome::Interrupted));
+    let idle = count(|o| matches!(o, TableOutcome::NothingToResume));
+    let (read, written) = outcomes.iter().fold((0, 0), |(r, w), (_, o)| match o {
+        TableOutcome::Done(s) => (r + s.rows_read, w + s.rows_written),
+        _ => (r, w),
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let failed: Vec<(String, Error)> = outcomes
+        .into_iter()
+        .filter_map(|(t, o)| match o {
+            TableOutcome::Failed(e) => Some((t, e)),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "{} tables: {done} done, {} failed, {interrupted} interrupted{}; {read} rows read, {written} rows written in {seconds:.2}s ({:.0} rows/s)",
+        done + failed.len() + interrupted + idle,
+        failed.len(),
+        if mode == Mode::Resume { format!(", {idle} with nothing to resume") } else { String::new() },
+        rate(read, seconds),
+    );
+    let of = done + failed.len() + interrupted + idle;
+    if !failed.is_empty() {
+        return Err(Error::TablesFailed { failed, of });
+    }
+    if interrupted > 0 {
+        return Ok(super::Outcome::Interrupted);
+    }
+    if mode == Mode::Resume && done == 0 {
+        return Err(StateError::NothingToResume {
+            identity: format!("tables {}", set.describe()),
+            why: "every table's pass finished (or none ever started)".into(),
+        }
+        .into());
+    }
+    Ok(super::Outcome::Done)
+}

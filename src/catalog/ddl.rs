@@ -36,8 +36,9 @@ pub fn create_table_sql(
         })
         .collect();
     // Tables of one set are created at once by different connections: they take turns
-    // (the lock lasts the implicit transaction), and a schema or an enum that another one
-    // created meanwhile is taken as it is.
+    // (the lock lasts the implicit transaction), a schema or an enum that another one
+    // created meanwhile is taken as it is, and a collision all the same runs the statements
+    // once more (`db::create_if_missing`).
     let mut prelude = "SELECT pg_advisory_xact_lock(hashtext('pgsync ddl')); ".to_string();
     if create_schema {
         prelude += &format!(

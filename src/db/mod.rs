@@ -167,6 +167,23 @@ pub fn round_trips_so_far() -> u64 {
     ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Runs statements that create objects if missing (`IF NOT EXISTS`) and, when another
+/// session created one of them at the same moment (a unique violation on the catalog, a
+/// duplicate schema, table or type), once more: the second time they see it.
+pub fn create_if_missing(client: &mut postgres::Client, sql: &str) -> Result<(), postgres::Error> {
+    use postgres::error::SqlState;
+    let raced = [
+        SqlState::UNIQUE_VIOLATION,
+        SqlState::DUPLICATE_SCHEMA,
+        SqlState::DUPLICATE_TABLE,
+        SqlState::DUPLICATE_OBJECT,
+    ];
+    match client.batch_execute(sql) {
+        Err(e) if e.code().is_some_and(|c| raced.contains(c)) => client.batch_execute(sql),
+        done => done,
+    }
+}
+
 /// Runs one statement as a simple query — one round trip, no separate prepare — and
 /// returns the rows it affected.
 pub fn rows_affected(client: &mut postgres::Client, sql: &str) -> Result<u64, postgres::Error> {

@@ -43,7 +43,7 @@ pub(super) fn prepare_destination(
             // in one round trip.
             let sql =
                 ddl::create_table_sql(&job.shape, !schema_exists, with_key, &job.types_to_create);
-            dst.batch_execute(&sql)
+            crate::db::create_if_missing(dst, &sql)
                 .on(Side::Destination, "creating the destination table")?;
             job.shape.has_user_triggers = false;
             !with_key

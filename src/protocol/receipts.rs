@@ -132,8 +132,9 @@ impl Receipts {
             )
             .on(Side::Destination, DOING)?
             .get(0);
-        // Two jobs creating it at once (the tables of a set, two processes) take turns: the
-        // second then finds schema and table there (IF NOT EXISTS, a new snapshot each).
+        // Two jobs creating it at once (the tables of a set, two processes) take turns; the
+        // second may still collide (its catalog lookup predates the first's commit) and then
+        // runs once more, finding schema and table there (`db::create_if_missing`).
         let mut sql = format!(
             "SELECT pg_advisory_xact_lock(hashtext({}));",
             literal(&format!("pgsync receipts {}", self.table.sql()))
@@ -152,7 +153,7 @@ impl Receipts {
                resume_rank bigint, resume_from jsonb, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, pass, window_no))",
             self.table.sql()
         ));
-        client.batch_execute(&sql).on(Side::Destination, DOING)
+        crate::db::create_if_missing(client, &sql).on(Side::Destination, DOING)
     }
 
     /// The statement that inserts a receipt: the window's transaction sends it with its

@@ -27,6 +27,9 @@ pub fn file_args(
     let table: toml::Table = text.parse().map_err(|e| format!("{e}"))?;
     let mut extra: Vec<OsString> = Vec::new();
     for (key, value) in &table {
+        if key == "table" && value.is_array() {
+            continue; // [[table]] sections: table_config.rs
+        }
         let id = key.replace('-', "_");
         if !known(&id)
             || ["source", "dest", "table", "tables", "exclude", "config"].contains(&id.as_str())

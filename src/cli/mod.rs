@@ -7,6 +7,7 @@
 mod config;
 mod duration;
 mod selection;
+pub mod table_config;
 
 use crate::db::tls::SslMode;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -109,7 +110,12 @@ fn with_config(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     let known = |id: &str| options.iter().any(|o| o == id);
     let extra = config::file_args(&text, sub, known, given)
         .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
-    Cli::try_parse_from(config::insert_after_subcommand(&args, sub, extra))
+    let mut cli = Cli::try_parse_from(config::insert_after_subcommand(&args, sub, extra))?;
+    if let Some(job) = cli.command.job_args_mut() {
+        job.table_settings = table_config::parse(&text)
+            .map_err(|e| invalid(format!("config file {}: {e}", path.display())))?;
+    }
+    Ok(cli)
 }
 
 const EXAMPLES: &str = "Examples:
@@ -232,6 +238,9 @@ pub struct JobArgs {
     /// Tables the patterns leave out (repeatable; a name or a pattern).
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
+    /// The config file's `[[table]]` sections.
+    #[arg(skip)]
+    pub table_settings: Vec<table_config::TableSettings>,
     /// Host of bare database names [default: PGHOST, then localhost].
     #[arg(env = "PGSYNC_HOSTNAME", short = 'h', long)]
     pub hostname: Option<String>,

@@ -45,7 +45,7 @@ pub fn run_set(set: &crate::set::TableSet, json: bool) -> Result<Outcome, Error>
             }
             let mut views = Vec::new();
             for table in tables {
-                let spec = set.base.for_table(table);
+                let spec = set.base.for_table(table)?;
                 let state = store.job(&spec.job_id)?;
                 let known = state.meta()?.is_some();
                 let v = if known {

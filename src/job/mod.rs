@@ -8,6 +8,7 @@ pub mod status;
 
 pub use open::Job;
 
+use crate::cli::table_config::TableSettings;
 use crate::cli::JobArgs;
 use crate::db::conninfo::{self, ConnDefaults, ConnInfo, Env};
 use crate::db::ident::{parse_column, QualifiedName};
@@ -58,6 +59,8 @@ pub struct JobSpec {
     pub jobs: usize,
     /// How progress and notes are written.
     pub output: crate::runtime::output::Output,
+    /// The config file's `[[table]]` sections (`for_table` applies the one naming a table).
+    pub table_settings: Vec<TableSettings>,
 }
 
 impl JobSpec {
@@ -113,15 +116,7 @@ impl JobSpec {
         let table = QualifiedName::parse(&tables[0]).map_err(Error::Usage)?;
         let cursor = parse_column(&args.cursor_column).map_err(Error::Usage)?;
         let receipts_table = QualifiedName::parse(&args.receipts_table).map_err(Error::Usage)?;
-        let key = match &args.key {
-            Some(list) => Some(
-                list.split(',')
-                    .map(parse_column)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(Error::Usage)?,
-            ),
-            None => None,
-        };
+        let key = args.key.as_deref().map(parse_key).transpose()?;
         if receipts_table == table && source.redacted == dest.redacted {
             return Err(Error::Usage(
                 "source and destination are the same table".into(),
@@ -140,7 +135,7 @@ impl JobSpec {
             verbose: args.verbose,
         };
         let identity = identity(&source, &dest, &table, &cursor);
-        Ok(JobSpec {
+        let spec = JobSpec {
             job_id: job_id(&identity),
             identity,
             source,
@@ -166,27 +161,55 @@ impl JobSpec {
             max_rate: args.max_rate,
             jobs: args.jobs as usize,
             output,
-        })
+            table_settings: args.table_settings.clone(),
+        };
+        // The table's own [[table]] settings, if any.
+        let table = spec.table.clone();
+        spec.for_table(table)
     }
 }
 
 impl JobSpec {
     /// The same job's settings for another table (one table of a set: its own identity,
     /// id, state records and receipts).
-    pub fn for_table(&self, table: QualifiedName) -> JobSpec {
-        let identity = identity(&self.source, &self.dest, &table, &self.cursor);
-        JobSpec {
-            job_id: job_id(&identity),
-            identity,
+    /// A `[[table]]` section naming it overrides the job's cursor, key, lookback and sizes.
+    pub fn for_table(&self, table: QualifiedName) -> Result<JobSpec, Error> {
+        let mut spec = JobSpec {
             table,
             ..self.clone()
+        };
+        for s in &self.table_settings {
+            if QualifiedName::parse(&s.name).map_err(Error::Usage)? != spec.table {
+                continue;
+            }
+            if let Some(c) = &s.cursor_column {
+                spec.cursor = parse_column(c).map_err(Error::Usage)?;
+            }
+            if let Some(k) = &s.key {
+                spec.key = Some(parse_key(k)?);
+            }
+            spec.lookback = s.lookback.unwrap_or(spec.lookback);
+            spec.window_rows = s.window_rows.or(spec.window_rows);
+            spec.window_target = s.window_target.unwrap_or(spec.window_target);
+            spec.slice_rows = s.slice_rows.unwrap_or(spec.slice_rows);
         }
+        spec.identity = identity(&spec.source, &spec.dest, &spec.table, &spec.cursor);
+        spec.job_id = job_id(&spec.identity);
+        Ok(spec)
     }
 
     /// The start of the identity of every table's job between these two databases.
     pub fn identity_prefix(&self) -> String {
         format!("{} -> {} table ", self.source.redacted, self.dest.redacted)
     }
+}
+
+/// `--key a,b` as column names.
+fn parse_key(list: &str) -> Result<Vec<String>, Error> {
+    list.split(',')
+        .map(parse_column)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Usage)
 }
 
 /// A job's identity: both databases (no password), the table and the cursor.

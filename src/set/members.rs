@@ -62,13 +62,13 @@ impl TableSet {
                     .iter()
                     .find(|(n, ..)| *n == table)
                     .map_or((0, 0.0), |(_, b, r)| (*b, *r));
-                Member {
-                    spec: self.base.for_table(table),
+                Ok(Member {
+                    spec: self.base.for_table(table)?,
                     bytes,
                     estimated_rows: rows as u64,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, Error>>()?;
         if members.is_empty() {
             return Err(Error::Usage(format!(
                 "no table of the source matches {}",
@@ -137,7 +137,7 @@ impl TableSet {
     }
 
     /// The table of a job identity when it is one of this set's jobs: these two databases,
-    /// this cursor, a table the selection picks.
+    /// a table the selection picks, with its cursor.
     pub fn table_of(&self, identity: &str) -> Option<QualifiedName> {
         let rest = identity.strip_prefix(&self.base.identity_prefix())?;
         let (table, cursor) = rest.rsplit_once(" cursor ")?;
@@ -146,7 +146,9 @@ impl TableSet {
             schema: schema.into(),
             name: name.into(),
         };
-        (cursor == self.base.cursor && self.selects(&table)).then_some(table)
+        // The cursor the job has for that table (its [[table]] section may name another).
+        let expected = self.base.for_table(table.clone()).ok()?.cursor;
+        (cursor == expected && self.selects(&table)).then_some(table)
     }
 
     /// Whether the selection picks `table` (by name or pattern, not excluded).

@@ -237,3 +237,55 @@ fn a_destination_foreign_key_between_synced_tables_is_refused_before_any_write()
     assert_tables_equal(&src, &dst, "lines", "order_id, line");
     assert_tables_equal(&src, &dst, "tags", "name");
 }
+
+#[test]
+fn a_table_section_of_the_config_file_gives_one_table_its_own_cursor_and_windows() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    schema(&src);
+    src.exec(
+        "INSERT INTO legacy SELECT g, now() - g * interval '1 s' FROM generate_series(2, 500) g",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("job.toml");
+    std::fs::write(
+        &config,
+        "jobs = 2\n\n[[table]]\nname = \"legacy\"\ncursor-column = \"changed\"\n\n\
+         [[table]]\nname = \"public.lines\"\nchunksize = 500\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "public.*").with(&["--config", config]);
+    job.options.retain(|o| o != "--quiet");
+    let out = job.run_ok("single", &["-v"]);
+    assert_all_equal(&src, &dst);
+    assert_tables_equal(&src, &dst, "legacy", "id");
+    // The lines' windows are fixed at 500 rows: ~40 windows for 20,000 rows, where sized by
+    // time its first window alone would take 10,000.
+    let lines = job.status()["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.lines")
+        .cloned()
+        .unwrap();
+    assert!(
+        lines["pass"]["windows_committed"].as_u64().unwrap() >= 35,
+        "{lines}\n{}",
+        stderr(&out)
+    );
+    // A [[table]] with a setting it does not take: exit 2, one line naming it.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[table]]\nname = \"a\"\njobs = 1\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.toml");
+    let out = Pgsync::new(&src.url(), &dst.url(), "public.*")
+        .with(&["--config", bad.to_str().unwrap()])
+        .assert_exit("single", &[], 2);
+    assert!(
+        stderr(&out).contains("no setting \"jobs\""),
+        "{}",
+        stderr(&out)
+    );
+}

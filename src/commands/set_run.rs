@@ -163,6 +163,19 @@ impl<'s> SetRun<'s> {
     ) -> Result<TableOutcome, Error> {
         let mut job = self.open_table(member, Some(share))?;
         let table = job.spec.table.to_string();
+        // `resume` after an interrupted set also starts the tables the set never reached (no
+        // pass ever finished, none unfinished): the set is what is being resumed.
+        let asked = mode;
+        let mode = match mode {
+            // (An unreadable record counts as none: the pass rebuilds it from the receipts.)
+            Mode::Resume
+                if job.state.watermark().unwrap_or(None).is_none()
+                    && job.state.pass().unwrap_or(None).is_none() =>
+            {
+                Mode::Single
+            }
+            other => other,
+        };
         let mut last = None;
         for attempt in 0..2 {
             let summary = match run_pass_with_retries(&mut job, mode)? {
@@ -181,6 +194,10 @@ impl<'s> SetRun<'s> {
             }
         }
         let summary = last.expect("one pass ran");
+        if asked == Mode::Resume && mode == Mode::Single && summary.windows == 0 {
+            // A table never reached that had nothing to copy (an empty one).
+            return Ok(TableOutcome::NothingToResume);
+        }
         if !sweep_deletes_if_due(&job, &summary, round)? {
             return Ok(TableOutcome::Interrupted);
         }

@@ -213,15 +213,17 @@ pub fn timings_line(s: &PassSummary) -> String {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     format!(
         "pass {} timings: planning {:.1} ms, preparing the destination {:.1} ms, windows {:.1} ms \
-         (checkpoints {:.1} ms; {} round trips, {:.1} a window), key build {:.1} ms, finishing \
+         (checkpoints {:.1} ms{}), key build {:.1} ms, finishing \
          {:.1} ms; planning and checkpoints {:.1}% of {:.2}s",
         s.pass,
         ms(t.planning),
         ms(t.preparing),
         ms(t.windows),
         ms(t.checkpoints),
-        t.round_trips,
-        t.round_trips as f64 / s.windows.max(1) as f64,
+        t.round_trips.map_or(String::new(), |n| format!(
+            "; {n} round trips, {:.1} a window",
+            n as f64 / s.windows.max(1) as f64
+        )),
         ms(t.key_build),
         ms(t.finishing),
         t.overhead() * 100.0,

@@ -57,7 +57,8 @@ pub struct PassTimings {
     pub planning: Duration,
     /// Creating or checking the destination table, the receipts table and staging.
     pub preparing: Duration,
-    /// The window loop, checkpoints included.
+    /// The window loop, checkpoints included (for a table of a set, its workers' waits for
+    /// one of the set's slots too).
     pub windows: Duration,
     /// Within `windows`, summed over the workers: building the receipt, the in-flight
     /// record, handing the checkpoint to the state's flusher (and waiting for it when it
@@ -68,8 +69,9 @@ pub struct PassTimings {
     pub key_build: Duration,
     /// Recording the finished watermark and pruning the pass's receipts.
     pub finishing: Duration,
-    /// Round trips to either server made by the window loop (`db::round_trips`).
-    pub round_trips: u64,
+    /// Round trips to either server made by the window loop (`db::round_trips`); `None` for
+    /// a table of a set, whose passes run at once and share the process's counter.
+    pub round_trips: Option<u64>,
 }
 
 impl PassTimings {
@@ -248,7 +250,10 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     crate::job::status::write_live(&job.spec, &job.state);
     let round_trips_before = crate::db::round_trips_so_far();
     let ran = workers::run(job, &mut pass, &plan, &mut progress, started)?;
-    timings.round_trips = crate::db::round_trips_so_far() - round_trips_before;
+    timings.round_trips = job
+        .share
+        .is_none()
+        .then(|| crate::db::round_trips_so_far() - round_trips_before);
     let finished = ran.finished;
     progress.finish();
     timings.windows = started.elapsed();

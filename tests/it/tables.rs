@@ -290,3 +290,43 @@ fn a_table_section_of_the_config_file_gives_one_table_its_own_cursor_and_windows
         stderr(&out)
     );
 }
+
+#[test]
+fn continuous_over_a_set_picks_up_a_new_table_and_keeps_every_table_in_sync_until_sigint() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        "CREATE TABLE a (id int PRIMARY KEY, updated timestamptz NOT NULL DEFAULT now(), v text);
+         CREATE TABLE b (id int PRIMARY KEY, updated timestamptz NOT NULL DEFAULT now(), v text);
+         INSERT INTO a (id, v) SELECT g, 'a' || g FROM generate_series(1, 1000) g;
+         INSERT INTO b (id, v) SELECT g, 'b' || g FROM generate_series(1, 1000) g;",
+    );
+    let job =
+        Pgsync::new(&src.url(), &dst.url(), "public.*").with(&["--delay", "1", "--lookback", "0"]);
+    let child = job.spawn("continuous", &[], &[]);
+    let wait_for = |sql: &str| {
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while !dst
+            .client()
+            .query_one(sql, &[])
+            .is_ok_and(|r| r.get::<_, bool>(0))
+        {
+            assert!(Instant::now() < deadline, "not reached in 60 s: {sql}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for("SELECT count(*) = 1000 FROM b");
+    // Changes in both tables, and a table created while it runs.
+    src.exec(
+        "UPDATE a SET v = 'changed', updated = now() WHERE id % 10 = 0;
+         INSERT INTO b (id, v) SELECT g, 'new' FROM generate_series(1001, 1500) g;
+         CREATE TABLE c (id int PRIMARY KEY, updated timestamptz NOT NULL DEFAULT now());
+         INSERT INTO c (id) SELECT generate_series(1, 20);",
+    );
+    wait_for("SELECT to_regclass('public.c') IS NOT NULL AND (SELECT count(*) = 20 FROM c)");
+    wait_for("SELECT count(*) = 1500 FROM b");
+    wait_for("SELECT count(*) = 100 FROM a WHERE v = 'changed'");
+    crate::harness::bin::sigint(child);
+    assert_tables_equal(&src, &dst, "a", "id");
+    assert_tables_equal(&src, &dst, "b", "id");
+    assert_tables_equal(&src, &dst, "c", "id");
+}

@@ -2,7 +2,7 @@
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
 Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss,tls,
-                      friendly,wan1,wan10,continuous,othertx] [--jobs N]
+                      friendly,wan1,wan10,continuous,othertx,scattered,tables] [--jobs N]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
@@ -38,6 +38,9 @@ pgsync in release mode, and times, alternating each pgsync run with its baseline
                extra in the destination) vs verify on equal tables and one whole-table count + hash
                query per side; and the --deletes sweep after 0.1% and 1% of the source's rows were
                deleted (its own time, from its output line) vs the same whole-table queries
+  tables       20 field tables summing to --rows (one of 60%, the rest from 5k rows up) by one
+               `pgsync single 'public.*' --jobs 2` vs one table of as many rows (--jobs 2), both into
+               a fresh destination; the tables' planning summed as a share of the run
   othertx      a pass right after a fresh load while another database on the server holds a
                write transaction open: rows read (should be the lookback band, not the table)
 
@@ -72,25 +75,26 @@ def sh(cmd):
     subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
-def generate(rows, db=None, friendly=False):
+def generate(rows, db=None, friendly=False, table="transactions", fresh_db=True):
     """The source table: by default a field table (random physical order, 30% updated in
     place, index on the cursor alone); `friendly`: inserted in cursor order, (updated, id) index."""
     db = db or SRC
-    psql("postgres", f"DROP DATABASE IF EXISTS {db}")
-    psql("postgres", f"CREATE DATABASE {db}")
-    psql(db, DDL)
+    if fresh_db:
+        psql("postgres", f"DROP DATABASE IF EXISTS {db}")
+        psql("postgres", f"CREATE DATABASE {db}")
+    psql(db, DDL.replace("TABLE transactions", f"TABLE {table}"))
     order = "" if friendly else "ORDER BY random()"
-    psql(db, f"""INSERT INTO transactions
+    psql(db, f"""INSERT INTO {table}
       SELECT gen_random_uuid(), gen_random_uuid(), 1533945600000 + g, 1533945600000 + (g / 40) * 1000,
              CASE WHEN random() < 0.05 THEN NULL ELSE 1533945600000 + g + 500 END,
              round((random() * 2000 - 1000)::numeric, 2), (ARRAY['APPROVED','BLOCKED','PENDING'])[1 + g % 3]
       FROM generate_series(1, {rows}) g {order}""")
     if friendly:
-        psql(db, "CREATE INDEX transactions_updated_id ON transactions (updated, id)")
+        psql(db, f"CREATE INDEX {table}_updated_id ON {table} (updated, id)")
     else:
-        psql(db, "UPDATE transactions SET updated = updated + 500, status = 'UPDATED' WHERE random() < 0.3")
-        psql(db, "CREATE INDEX transactions_updated ON transactions (updated)")
-    psql(db, "VACUUM ANALYZE transactions")
+        psql(db, f"UPDATE {table} SET updated = updated + 500, status = 'UPDATED' WHERE random() < 0.3")
+        psql(db, f"CREATE INDEX {table}_updated ON {table} (updated)")
+    psql(db, f"VACUUM ANALYZE {table}")
 
 
 def reset_dst(create=None):
@@ -469,6 +473,43 @@ def case_othertx(results):
     results["pass after a load, other database writing"] = ("text", line.split(" done: ")[1], "")
 
 
+TABLES_DB = "pgsync_bench_tables"
+
+
+def case_tables(rows, repeats, results):
+    """20 field tables summing to `rows` (one of 60%, 19 from 5k rows up, ~2% to ~6% each)
+    copied by one `pgsync single 'public.*' --jobs 2` vs the single-table copy of the same
+    number of rows in one table (--jobs 2 too), alternating, destinations created; and the
+    tables' planning summed (from their -v timings lines) as a share of the set's run."""
+    big = rows * 6 // 10
+    rest = rows - big
+    small = [5000 + i * (2 * (rest // 19 - 5000)) // 18 for i in range(19)]
+    small[-1] += rest - sum(small)
+    psql("postgres", f"DROP DATABASE IF EXISTS {TABLES_DB}")
+    psql("postgres", f"CREATE DATABASE {TABLES_DB}")
+    for i, n in enumerate([big] + small):
+        generate(n, db=TABLES_DB, table=f"t{i:02d}", fresh_db=False)
+    one, many, planning = [], [], []
+    for _ in range(repeats):
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            one.append(timed(lambda: pgsync(st, jobs=2)))
+        reset_dst()
+        with tempfile.TemporaryDirectory() as st:
+            t = time.perf_counter()
+            r = subprocess.run([BIN, "single", "-v", "--progress-interval", "3600", "--state-dir", st, "--jobs", "2",
+                                TABLES_DB, DST, "public.*"], check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+            wall = time.perf_counter() - t
+            many.append(wall)
+            ms = [float(l.split("timings: planning ")[1].split(" ms")[0]) for l in r.stderr.splitlines()
+                  if "timings: planning " in l]
+            assert len(ms) == 20, r.stderr[-2000:]
+            planning.append(100 * sum(ms) / 1000 / wall)
+    results["tables: 20 tables, --jobs 2, vs one table of as many rows"] = ("vs", many, one, "one table")
+    results["planning of the 20 tables, summed"] = planning
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
@@ -500,7 +541,8 @@ def main():
          "wan10": lambda: case_wan(5, args.repeats, results),
          "continuous": lambda: case_continuous(results),
          "othertx": lambda: case_othertx(results),
-         "scattered": lambda: case_scattered(args.repeats, results)}[case]()
+         "scattered": lambda: case_scattered(args.repeats, results),
+         "tables": lambda: case_tables(args.rows, args.repeats, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "
           f"{os.cpu_count()} cores; {psql('postgres', 'SELECT version()', capture=True).split(' on ')[0]}")
@@ -544,6 +586,7 @@ def main():
             line += f"  | pipeline into no-PK table + ADD PRIMARY KEY {mc:7.2f}s, pgsync/that {mb / mc:5.2f}x"
         print(line)
     psql("postgres", f"DROP DATABASE IF EXISTS {DST} WITH (FORCE)")
+    psql("postgres", f"DROP DATABASE IF EXISTS {TABLES_DB}")
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ pub fn conclude(
         _ => (r, w),
     });
     let seconds = started.elapsed().as_secs_f64();
+    let of = outcomes.len();
     let failed: Vec<(String, Error)> = outcomes
         .into_iter()
         .filter_map(|(t, o)| match o {
@@ -230,13 +231,11 @@ pub fn conclude(
         })
         .collect();
     println!(
-        "{} tables: {done} done, {} failed, {interrupted} interrupted{}; {read} rows read, {written} rows written in {seconds:.2}s ({:.0} rows/s)",
-        done + failed.len() + interrupted + idle,
+        "{of} tables: {done} done, {} failed, {interrupted} interrupted{}; {read} rows read, {written} rows written in {seconds:.2}s ({:.0} rows/s)",
         failed.len(),
         if mode == Mode::Resume { format!(", {idle} with nothing to resume") } else { String::new() },
         rate(read, seconds),
     );
-    let of = done + failed.len() + interrupted + idle;
     if !failed.is_empty() {
         return Err(Error::TablesFailed { failed, of });
     }

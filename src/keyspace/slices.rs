@@ -68,8 +68,10 @@ pub fn plan(
     Ok(slices)
 }
 
-/// Histogram bounds strictly inside (lower, upper), thinned so that each slice holds about
-/// `slice_rows` rows. Empty when the column has no statistics yet.
+/// Histogram bounds strictly inside (lower, upper), in the cursor type's order, thinned so
+/// that each slice holds about `slice_rows` rows. Empty when the column has no statistics
+/// yet. (The text column is named `bound`: an output column named `b` would make `ORDER BY
+/// b` sort the text, and `10000` before `9000`.)
 pub fn histogram_cuts(
     client: &mut postgres::Client,
     table: &QualifiedName,
@@ -86,7 +88,7 @@ pub fn histogram_cuts(
         "WITH h AS (SELECT histogram_bounds::text::{ct}[] AS bounds FROM pg_stats \
            WHERE schemaname = $1 AND tablename = $2 AND attname = $3 LIMIT 1), \
          r AS (SELECT greatest(reltuples, 0)::float8 AS rows FROM pg_class WHERE oid = $4::text::regclass) \
-         SELECT b::text, (SELECT rows FROM r) / greatest(cardinality(h.bounds) - 1, 1) \
+         SELECT b::text AS bound, (SELECT rows FROM r) / greatest(cardinality(h.bounds) - 1, 1) \
          FROM h CROSS JOIN LATERAL unnest(h.bounds) AS b \
          WHERE {lower_sql} AND b < {} ORDER BY b",
         typed_literal(upper, ct)

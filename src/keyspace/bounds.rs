@@ -34,13 +34,25 @@ pub fn source_upper(
     table: &QualifiedName,
     ks: &KeySpace,
 ) -> Result<Option<String>, DbError> {
-    let cursor = quote(&ks.cursor.0);
-    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
-    let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     Ok(client
-        .query_typed_one(&sql, &[])
+        .query_typed(&max_cursor_sql(table, ks), &[])
         .on(Side::Source, "reading the max cursor")?
-        .get(0))
+        .first()
+        .map(|r| r.get(0)))
+}
+
+/// The largest non-NULL cursor as text, capped at the clock for a time-like cursor: by
+/// `ORDER BY … DESC LIMIT 1` (what the planner makes of `max()` on an index), which also
+/// works for ordered types without a `max` aggregate (uuid keys cut a diff job's windows).
+/// The text is named `largest`: an output column named as the cursor would make `ORDER BY`
+/// sort the text (`99` after `100`).
+fn max_cursor_sql(table: &QualifiedName, ks: &KeySpace) -> String {
+    let cursor = quote(&ks.cursor.0);
+    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" AND {cursor} <= {now}"));
+    format!(
+        "SELECT {cursor}::text AS largest FROM {} WHERE {cursor} IS NOT NULL{cap} ORDER BY {cursor} DESC LIMIT 1",
+        table.sql()
+    )
 }
 
 /// Rows whose cursor is more than a day past the source's clock: how many, and the first
@@ -119,13 +131,11 @@ pub fn destination_fallback(
     }
     // Capped at the clock like the source's upper bound: a far-future row copied by an
     // earlier pgsync must not become the lower bound.
-    let cursor = quote(&ks.cursor.0);
-    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" WHERE {cursor} <= {now}"));
-    let sql = format!("SELECT max({cursor})::text FROM {}{cap}", table.sql());
     let max: Option<String> = client
-        .query_typed_one(&sql, &[])
+        .query_typed(&max_cursor_sql(table, ks), &[])
         .on(Side::Destination, "reading the destination's max cursor")?
-        .get(0);
+        .first()
+        .map(|r| r.get(0));
     Ok(max.map_or(Position::Start, Position::BeforeCursor))
 }
 

@@ -205,8 +205,9 @@ pub struct VerifyArgs {
     /// Most differing rows to print (the total is always given).
     #[arg(long, default_value_t = 100)]
     pub max_rows: usize,
-    /// Heap blocks per checksum statement (8 kB each): bounds each statement's time on a large table.
-    #[arg(long, env = "PGSYNC_CHUNK_BLOCKS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Heap blocks per checksum statement (8 kB each): bounds each statement's time on a large
+    /// table; a table of one chunk is one plain scan.
+    #[arg(long, env = "PGSYNC_CHUNK_BLOCKS", default_value_t = 131_072, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_blocks: u64,
     /// Hash each row's text instead of its values: compares representations (e.g. 1.0 and
     /// 1.00 differ), about 3x slower. Used anyway for types without a built-in hash.
@@ -325,6 +326,11 @@ pub struct JobArgs {
     /// key-only comparison of both tables; a cursor cannot see deletes).
     #[arg(env = "PGSYNC_DELETES", long)]
     pub deletes: bool,
+    /// How a table is synced: `cursor` (rows whose cursor grew), `diff` (no cursor: both
+    /// tables compared by window checksums, then only the differing rows copied or deleted),
+    /// `auto` (diff for a table without the cursor column, announced).
+    #[arg(env = "PGSYNC_MODE", long, value_enum, default_value_t = SyncMode::Cursor)]
+    pub mode: SyncMode,
     /// With --deletes in `continuous`: compare for deletes every N passes.
     #[arg(env = "PGSYNC_DELETES_EVERY", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub deletes_every: u64,
@@ -358,6 +364,17 @@ pub struct JobArgs {
     /// No progress output.
     #[arg(env = "PGSYNC_QUIET", short = 'q', long)]
     pub quiet: bool,
+}
+
+/// How a table is synced (`--mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Rows whose cursor grew since the last pass.
+    Cursor,
+    /// Compare both tables by checksums; copy and delete the differing rows.
+    Diff,
+    /// `diff` for a table that lacks the cursor column, `cursor` otherwise.
+    Auto,
 }
 
 /// Format of what pgsync writes on stderr.

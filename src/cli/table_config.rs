@@ -1,6 +1,6 @@
 //! `[[table]]` sections of the `--config` file: settings of one table of a job over several
 //! (`name`, then any of `cursor-column`, `key`, `lookback`, `chunksize`/`window-size`,
-//! `window-target`, `slice-rows`); everything else is the job's. Pure; unit-tested.
+//! `window-target`, `slice-rows`, `mode`); everything else is the job's. Pure; unit-tested.
 
 use super::duration::parse_duration;
 use super::{Command, JobArgs};
@@ -23,6 +23,8 @@ pub struct TableSettings {
     pub window_target: Option<Duration>,
     /// `--slice-rows` for this table.
     pub slice_rows: Option<u64>,
+    /// `--mode` for this table.
+    pub mode: Option<super::SyncMode>,
 }
 
 /// The `[[table]]` sections of a config file (none when it has no `table` key).
@@ -69,6 +71,7 @@ fn section(value: &toml::Value) -> Result<TableSettings, String> {
         "window-size",
         "window-target",
         "slice-rows",
+        "mode",
     ];
     if let Some(unknown) = t.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!(
@@ -84,6 +87,12 @@ fn section(value: &toml::Value) -> Result<TableSettings, String> {
         window_rows: number("window-size")?.or(number("chunksize")?),
         window_target: duration("window-target")?,
         slice_rows: number("slice-rows")?,
+        mode: text("mode")?
+            .map(|m| {
+                <super::SyncMode as clap::ValueEnum>::from_str(&m, false)
+                    .map_err(|_| format!("[[table]] mode must be cursor, diff or auto, not {m:?}"))
+            })
+            .transpose()?,
     })
 }
 
@@ -107,13 +116,17 @@ mod tests {
 
     #[test]
     fn sections_give_per_table_settings() {
-        let text = "jobs = 2\n[[table]]\nname = \"public.orders\"\ncursor-column = \"modified\"\nlookback = \"30s\"\nchunksize = 500\n\n[[table]]\nname = \"tags\"\nkey = \"name\"\n";
+        let text = "jobs = 2\n[[table]]\nname = \"public.orders\"\ncursor-column = \"modified\"\nlookback = \"30s\"\nchunksize = 500\n\n[[table]]\nname = \"tags\"\nkey = \"name\"\nmode = \"diff\"\n";
         let tables = parse(text).unwrap();
         assert_eq!(tables.len(), 2);
         assert_eq!(tables[0].cursor_column.as_deref(), Some("modified"));
         assert_eq!(tables[0].lookback, Some(Duration::from_secs(30)));
         assert_eq!(tables[0].window_rows, Some(500));
         assert_eq!(tables[1].key.as_deref(), Some("name"));
+        assert_eq!(tables[1].mode, Some(crate::cli::SyncMode::Diff));
+        assert!(parse("[[table]]\nname = \"a\"\nmode = \"fast\"\n")
+            .unwrap_err()
+            .contains("cursor, diff or auto"));
         assert_eq!(parse("jobs = 2").unwrap(), Vec::new());
     }
 

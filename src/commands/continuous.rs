@@ -2,7 +2,7 @@
 //! Transient failures (connection lost, server restarting, conflicts) are retried with a
 //! capped exponential backoff for up to `--retry-for`; anything else stops with the error.
 
-use super::{run_and_report, sweep_deletes_if_due, Outcome};
+use super::{after_pass, run_and_report, Outcome};
 use crate::error::Error;
 use crate::job::Job;
 use crate::job::JobSpec;
@@ -20,7 +20,7 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
         let Some(summary) = run_and_report(&mut job, Mode::Single)? else {
             return Ok(Outcome::Interrupted);
         };
-        if !sweep_deletes_if_due(&job, &summary, round)? {
+        if !after_pass(&job, &summary, round)? {
             return Ok(Outcome::Interrupted);
         }
         if !shutdown::sleep(delay) {

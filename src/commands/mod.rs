@@ -96,6 +96,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 chunk_blocks: args.chunk_blocks,
                 text_hash: args.text_hash,
                 keys_only: false,
+                fine_buckets: false,
             };
             let cmd = verify::VerifyCommand {
                 options,
@@ -145,40 +146,91 @@ pub fn run_and_report(job: &mut Job, mode: Mode) -> Result<Option<PassSummary>, 
     }
 }
 
-/// After a finished pass, the `--deletes` sweep when it is due (the `round`-th pass of this
-/// run, every `--deletes-every` passes), retried like a pass; prints its line. `false` when
-/// interrupted.
-pub fn sweep_deletes_if_due(job: &Job, summary: &PassSummary, round: u64) -> Result<bool, Error> {
+/// After a finished pass: a diff job's diff pass (every pass), else the `--deletes` sweep
+/// when it is due (the `round`-th pass of this run, every `--deletes-every` passes); each
+/// retried like a pass, with its line. `false` when interrupted.
+pub fn after_pass(job: &Job, summary: &PassSummary, round: u64) -> Result<bool, Error> {
+    if !summary.finished {
+        return Ok(true);
+    }
+    if job.spec.mode == crate::cli::SyncMode::Diff {
+        return diff_pass(job, summary.pass);
+    }
     let Some(every) = job.spec.deletes_every else {
         return Ok(true);
     };
-    if !summary.finished || !round.is_multiple_of(every) {
+    if !round.is_multiple_of(every) {
         return Ok(true);
     }
     let db = job.databases();
-    let output = job.spec.output;
-    let swept = retry::with_retries(
-        &mut retry::RealClock,
-        job.spec.retry_for,
-        || crate::verify::deletes::sweep(&job.spec, &db),
-        |e, pause| {
-            let message = format!("{e}; retrying the deletes in {:.1}s", pause.as_secs_f64());
-            crate::runtime::output::note(&output, "warn", &message);
-        },
-    )?;
+    let swept = retried(job, "the deletes", || {
+        crate::verify::deletes::sweep(&job.spec, &db)
+    })?;
     match swept {
         Retried::Done(d) => {
-            let table = match job.share {
-                Some(_) => format!("{}: ", job.spec.table),
-                None => String::new(),
-            };
             println!(
-                "{table}pass {} deletes: {} rows deleted (keys the source no longer has), {} windows compared in {:.2}s",
-                summary.pass, d.rows_deleted, d.windows, d.seconds
+                "{}pass {} deletes: {} rows deleted (keys the source no longer has), {} windows compared in {:.2}s",
+                table_prefix(job), summary.pass, d.rows_deleted, d.windows, d.seconds
             );
             Ok(true)
         }
         Retried::Interrupted => Ok(false),
+    }
+}
+
+/// A diff job's diff pass after its cursor pass `pass`, retried, with its line (and its
+/// timings with `-v`). `false` when interrupted.
+fn diff_pass(job: &Job, pass: u64) -> Result<bool, Error> {
+    let diffed = retried(job, "the diff pass", || {
+        crate::verify::diff_pass::run(job, pass)
+    })?;
+    let Retried::Done(Some(d)) = diffed else {
+        return Ok(false);
+    };
+    let r = &d.record;
+    let seconds = (d.compare + d.apply).as_secs_f64();
+    println!(
+        "{}pass {pass} diff: {} rows compared in {} windows, {} differed: {} rows written, {} deleted in {seconds:.2}s",
+        table_prefix(job),
+        d.rows_compared,
+        r.windows,
+        r.differing_windows,
+        r.rows_written,
+        r.rows_deleted,
+    );
+    log::debug!(
+        "{}pass {pass} diff timings: comparing {:.1} ms, applying {:.1} ms; {} rows read from the source by key",
+        table_prefix(job),
+        d.compare.as_secs_f64() * 1000.0,
+        d.apply.as_secs_f64() * 1000.0,
+        d.rows_copied
+    );
+    Ok(true)
+}
+
+/// `attempt` retried on transient failures for `--retry-for`, each retry announced.
+fn retried<T>(
+    job: &Job,
+    what: &str,
+    attempt: impl FnMut() -> Result<T, Error>,
+) -> Result<Retried<T>, Error> {
+    let output = job.spec.output;
+    retry::with_retries(
+        &mut retry::RealClock,
+        job.spec.retry_for,
+        attempt,
+        |e, pause| {
+            let message = format!("{e}; retrying {what} in {:.1}s", pause.as_secs_f64());
+            crate::runtime::output::note(&output, "warn", &message);
+        },
+    )
+}
+
+/// `table: ` before a line of a set's table; nothing for a job of one table.
+fn table_prefix(job: &Job) -> String {
+    match job.share {
+        Some(_) => format!("{}: ", job.spec.table),
+        None => String::new(),
     }
 }
 

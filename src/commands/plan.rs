@@ -58,6 +58,12 @@ fn print(job: &Job) -> Result<(), Error> {
     if let Some(lag) = job.standby_lag {
         println!("source:     a hot standby, replay lag {lag:.1}s");
     }
+    if spec.mode == crate::cli::SyncMode::Diff {
+        println!(
+            "mode:       diff — a pass on the key's first column {:?} brings keys above the largest copied, then both tables are compared by window checksums and the differing rows copied or deleted",
+            spec.cursor
+        );
+    }
     if let Some(note) = &preview.note {
         println!("note:       {note}");
     }

@@ -6,7 +6,7 @@
 //! per table on stdout, the set's progress on stderr, then a summary line.
 
 use super::retry::Retried;
-use super::{run_pass_with_retries, summary_line, sweep_deletes_if_due, timings_line};
+use super::{after_pass, run_pass_with_retries, summary_line, timings_line};
 use crate::db::pool::SidePool;
 use crate::error::Error;
 use crate::job::open::{job_state, open_pools, TableShare};
@@ -166,6 +166,7 @@ impl<'s> SetRun<'s> {
         // `resume` after an interrupted set also starts the tables the set never reached (no
         // pass ever finished, none unfinished): the set is what is being resumed.
         let asked = mode;
+        let diff_cut_short = super::resume::diff_unfinished(&job);
         let mode = match mode {
             // (An unreadable record counts as none: the pass rebuilds it from the receipts.)
             Mode::Resume
@@ -174,6 +175,8 @@ impl<'s> SetRun<'s> {
             {
                 Mode::Single
             }
+            // A diff pass cut short is run again (it compares first).
+            Mode::Resume if diff_cut_short => Mode::Single,
             other => other,
         };
         let mut last = None;
@@ -194,11 +197,12 @@ impl<'s> SetRun<'s> {
             }
         }
         let summary = last.expect("one pass ran");
-        if asked == Mode::Resume && mode == Mode::Single && summary.windows == 0 {
+        if asked == Mode::Resume && mode == Mode::Single && summary.windows == 0 && !diff_cut_short
+        {
             // A table never reached that had nothing to copy (an empty one).
             return Ok(TableOutcome::NothingToResume);
         }
-        if !sweep_deletes_if_due(&job, &summary, round)? {
+        if !after_pass(&job, &summary, round)? {
             return Ok(TableOutcome::Interrupted);
         }
         Ok(TableOutcome::Done(summary))

@@ -1,7 +1,7 @@
 //! `pgsync single`: one incremental pass, then exit. An unfinished plan (after a crash or
 //! an interrupt) is continued first, then a new pass from its end brings the rest.
 
-use super::{run_and_report, sweep_deletes_if_due, Outcome};
+use super::{after_pass, run_and_report, Outcome};
 use crate::error::Error;
 use crate::job::Job;
 use crate::job::JobSpec;
@@ -9,7 +9,11 @@ use crate::pass::Mode;
 
 /// Runs one pass.
 pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
-    let mut job = Job::open(spec)?;
+    run_job(Job::open(spec)?)
+}
+
+/// Runs one pass of an open job (a diff job: its cursor pass, then its diff pass).
+pub fn run_job(mut job: Job) -> Result<Outcome, Error> {
     let Some(mut summary) = run_and_report(&mut job, Mode::Single)? else {
         return Ok(Outcome::Interrupted);
     };
@@ -20,7 +24,7 @@ pub fn run(spec: JobSpec) -> Result<Outcome, Error> {
             None => return Ok(Outcome::Interrupted),
         }
     }
-    if !sweep_deletes_if_due(&job, &summary, 1)? {
+    if !after_pass(&job, &summary, 1)? {
         return Ok(Outcome::Interrupted);
     }
     Ok(Outcome::Done)

@@ -197,6 +197,19 @@ fn human(v: &StatusView) -> String {
             l.number, l.rows_read, l.rows_written, l.windows, l.seconds, l.rows_per_second
         ));
     }
+    if let Some(d) = &v.diff_pass {
+        out.push_str(&format!(
+            "diff pass:  after pass {}: {} windows compared, {} of {} differing windows applied{}, {} rows written, {} deleted, {}\n",
+            d.pass,
+            d.windows,
+            d.windows_applied,
+            d.differing_windows,
+            if d.finished { "" } else { " (cut short: the next pass compares again)" },
+            d.rows_written,
+            d.rows_deleted,
+            age(d.recorded_unix)
+        ));
+    }
     if !v.pending_transactions.is_empty() {
         let shown: Vec<&str> = v
             .pending_transactions

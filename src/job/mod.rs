@@ -9,7 +9,7 @@ pub mod status;
 pub use open::Job;
 
 use crate::cli::table_config::TableSettings;
-use crate::cli::JobArgs;
+use crate::cli::{JobArgs, SyncMode};
 use crate::db::conninfo::{self, ConnDefaults, ConnInfo, Env};
 use crate::db::ident::{parse_column, QualifiedName};
 use crate::db::pool::SourceLimits;
@@ -24,7 +24,11 @@ pub struct JobSpec {
     pub dest: ConnInfo,
     /// Table (same name on both sides).
     pub table: QualifiedName,
+    /// The cursor column (in diff mode, once opened: the key's first column, which cuts
+    /// the windows).
     pub cursor: String,
+    /// How the table is synced (`--mode`; `Auto` is decided when the job opens).
+    pub mode: SyncMode,
     /// Rows per window (= per destination transaction) when fixed; `None`: sized by time.
     pub window_rows: Option<u64>,
     /// Work per window when sized by time.
@@ -134,8 +138,9 @@ impl JobSpec {
             interval: Duration::from_secs(args.progress_interval),
             verbose: args.verbose,
         };
-        let identity = identity(&source, &dest, &table, &cursor);
+        let identity = identity(&source, &dest, &table, &cursor, args.mode);
         let spec = JobSpec {
+            mode: args.mode,
             job_id: job_id(&identity),
             identity,
             source,
@@ -192,10 +197,35 @@ impl JobSpec {
             spec.window_rows = s.window_rows.or(spec.window_rows);
             spec.window_target = s.window_target.unwrap_or(spec.window_target);
             spec.slice_rows = s.slice_rows.unwrap_or(spec.slice_rows);
+            spec.mode = s.mode.unwrap_or(spec.mode);
         }
-        spec.identity = identity(&spec.source, &spec.dest, &spec.table, &spec.cursor);
+        spec.identity = identity(
+            &spec.source,
+            &spec.dest,
+            &spec.table,
+            &spec.cursor,
+            spec.mode,
+        );
         spec.job_id = job_id(&spec.identity);
         Ok(spec)
+    }
+
+    /// The job synced by diff, its windows cut on `window_column` (the key's first): its
+    /// own identity (state and receipts apart from a cursor job's), no lookback (each pass
+    /// compares the whole table, so nothing relies on the cursor pass's re-reads).
+    pub fn into_diff(mut self, window_column: &str) -> JobSpec {
+        self.mode = SyncMode::Diff;
+        self.cursor = window_column.to_string();
+        self.lookback = Duration::ZERO;
+        self.identity = identity(
+            &self.source,
+            &self.dest,
+            &self.table,
+            window_column,
+            SyncMode::Diff,
+        );
+        self.job_id = job_id(&self.identity);
+        self
     }
 
     /// The start of the identity of every table's job between these two databases.
@@ -212,13 +242,27 @@ fn parse_key(list: &str) -> Result<Vec<String>, Error> {
         .map_err(Error::Usage)
 }
 
-/// A job's identity: both databases (no password), the table and the cursor.
-fn identity(source: &ConnInfo, dest: &ConnInfo, table: &QualifiedName, cursor: &str) -> String {
+/// A job's identity: both databases (no password), the table, and the cursor — or `by
+/// diff` for a table synced by comparison (whatever column cuts its windows).
+fn identity(
+    source: &ConnInfo,
+    dest: &ConnInfo,
+    table: &QualifiedName,
+    cursor: &str,
+    mode: SyncMode,
+) -> String {
+    let how = match mode {
+        SyncMode::Diff => DIFF_IDENTITY.to_string(),
+        SyncMode::Cursor | SyncMode::Auto => format!("cursor {cursor}"),
+    };
     format!(
-        "{} -> {} table {} cursor {}",
-        source.redacted, dest.redacted, table, cursor
+        "{} -> {} table {} {how}",
+        source.redacted, dest.redacted, table
     )
 }
+
+/// How a diff job's identity ends (after the table).
+pub const DIFF_IDENTITY: &str = "by diff";
 
 /// 64-bit FNV-1a of the identity, as 16 hex digits: stable across releases and platforms
 /// (std's hasher is not), so state and receipts keep their names.

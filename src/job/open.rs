@@ -3,6 +3,7 @@
 //! shape) before anything is written anywhere.
 
 use crate::catalog::{self, compare, types, TableShape};
+use crate::cli::SyncMode;
 use crate::db::pool::SidePool;
 use crate::db::Side;
 use crate::error::Error;
@@ -107,6 +108,36 @@ pub struct Databases {
     pub ks: KeySpace,
     /// Enums the destination lacks (when pgsync is to create the table).
     pub types_to_create: Vec<String>,
+    /// Synced by diff (`--mode diff`, or `auto` on a table without the cursor column): the
+    /// key space's cursor is the key's first column.
+    pub diff: bool,
+}
+
+/// The column that cuts a diff job's windows: the key's first (`--key`, or the primary
+/// key's); a table without either is refused as for a cursor job.
+fn window_column(spec: &JobSpec, shape: &TableShape) -> Result<String, Error> {
+    let first = match &spec.key {
+        Some(key) => key.first(),
+        None => shape.primary_key.first(),
+    };
+    first.cloned().ok_or_else(|| {
+        catalog::CatalogError::NoPrimaryKey {
+            table: spec.table.clone(),
+        }
+        .into()
+    })
+}
+
+impl Databases {
+    /// The job's spec as these databases decided it: a diff job's windows are cut on the
+    /// key's first column, under the diff identity.
+    pub fn settle(&self, spec: JobSpec) -> JobSpec {
+        if self.diff {
+            spec.into_diff(&self.ks.cursor.0)
+        } else {
+            spec
+        }
+    }
 }
 
 impl Databases {
@@ -120,14 +151,32 @@ impl Databases {
     /// Runs every check that can refuse the job's table on pools already open. Writes nothing.
     pub fn check(spec: &JobSpec, source: SidePool, dest: SidePool) -> Result<Databases, Error> {
         let mut src = source.get()?;
-        let loaded = catalog::load(&mut src, Side::Source, &spec.table, Some(&spec.cursor))?;
-        let mut shape = catalog::check_source(
+        let diff_asked = spec.mode == SyncMode::Diff;
+        let loaded = catalog::load(
             &mut src,
-            loaded,
+            Side::Source,
             &spec.table,
-            &spec.cursor,
-            spec.key.as_deref(),
+            (!diff_asked).then_some(spec.cursor.as_str()),
         )?;
+        // `auto`: a table without the cursor column is synced by diff, and told so.
+        let diff = diff_asked
+            || (spec.mode == SyncMode::Auto
+                && loaded
+                    .as_ref()
+                    .is_some_and(|s| s.column(&spec.cursor).is_none()));
+        let cursor = match (&loaded, diff) {
+            (Some(shape), true) => window_column(spec, shape)?,
+            _ => spec.cursor.clone(),
+        };
+        if diff && !diff_asked {
+            let message = format!(
+                "{}: no column {:?}; synced by diff (--mode auto): both tables compared by checksums each pass, the differing rows copied or deleted",
+                spec.table, spec.cursor
+            );
+            crate::runtime::output::note(&spec.output, "info", &message);
+        }
+        let mut shape =
+            catalog::check_source(&mut src, loaded, &spec.table, &cursor, spec.key.as_deref())?;
         let mut dst = dest.get()?;
         let mut dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
         if let (Some(d), Some(key)) = (dest_shape.as_mut(), spec.key.as_deref()) {
@@ -151,7 +200,7 @@ impl Databases {
                 .is_none_or(|d| d.column(&column.name).is_some_and(|c| c.generated));
         }
         drop(dst);
-        if !shape.cursor_indexed {
+        if !shape.cursor_indexed && !diff {
             // The cursor, then the key columns it is not one of (a table partitioned by its
             // cursor has the cursor in its key).
             let columns = std::iter::once(spec.cursor.as_str()).chain(
@@ -187,7 +236,7 @@ impl Databases {
             );
             crate::runtime::output::note(&spec.output, "warn", &message);
         }
-        if shape.primary_key.contains(&spec.cursor) {
+        if shape.primary_key.contains(&spec.cursor) && !diff {
             let message = format!(
                 "source: the key ({}) includes the cursor column {:?} (as a table partitioned by its cursor must): an update that moves the cursor gives the row a new key, and the destination keeps the old version (`verify` reports it). Fine for rows that are only inserted; otherwise name a unique key without the cursor with --key",
                 shape.key_list(None),
@@ -202,7 +251,7 @@ impl Databases {
                 .unwrap_or_default()
         };
         let ks = KeySpace {
-            cursor: (spec.cursor.clone(), column_type(&spec.cursor)),
+            cursor: (cursor.clone(), column_type(&cursor)),
             key: shape
                 .primary_key
                 .iter()
@@ -214,6 +263,7 @@ impl Databases {
         let dest_existed = dest_shape.is_some();
         shape.has_user_triggers = dest_shape.is_some_and(|d| d.has_user_triggers);
         Ok(Databases {
+            diff,
             types_to_create,
             source,
             dest,
@@ -269,13 +319,16 @@ impl Job {
             dest_existed: true,
             ks: self.ks.clone(),
             types_to_create: Vec::new(),
+            diff: self.spec.mode == SyncMode::Diff,
         }
     }
 
-    /// Opens the state, then connects and validates both tables. Writes nothing to either database.
+    /// Connects and validates both tables, then opens the state (the tables decide a `--mode auto` job's identity). Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
-        let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
         let databases = Databases::open(&spec)?;
+        // The state after the tables: `--mode auto` decides the job's identity there.
+        let spec = databases.settle(spec);
+        let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
         Job::assemble(spec, Arc::new(store), state, databases, None)
     }
 
@@ -286,8 +339,9 @@ impl Job {
         pools: (SidePool, SidePool),
         share: Option<TableShare>,
     ) -> Result<Job, Error> {
-        let state = job_state(store, &spec)?;
         let databases = Databases::check(&spec, pools.0, pools.1)?;
+        let spec = databases.settle(spec);
+        let state = job_state(store, &spec)?;
         Job::assemble(spec, Arc::clone(store), state, databases, share)
     }
 
@@ -305,6 +359,7 @@ impl Job {
             shape,
             dest_existed,
             ks,
+            diff: _,
         } = databases;
         let side = |pool: &SidePool, info: &crate::db::conninfo::ConnInfo| SideConnection {
             sslmode: info.tls.mode.to_string(),

@@ -4,7 +4,7 @@
 
 use crate::job::JobSpec;
 use crate::runtime::output::{rate, unix_now};
-use crate::state::records::Connections;
+use crate::state::records::{Connections, DiffRecord};
 use crate::state::{JobState, StateError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -31,6 +31,9 @@ pub struct StatusView {
     pub connections: Option<Connections>,
     /// Set when the figures come from a running sync's live snapshot.
     pub running: Option<Running>,
+    /// A diff job's current or last diff pass (`--mode diff`).
+    #[serde(default)]
+    pub diff_pass: Option<DiffRecord>,
 }
 
 /// A sync in progress, as its live snapshot says.
@@ -93,6 +96,7 @@ pub struct LastPassView {
 /// Builds the status from the job's records.
 pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> {
     Ok(StatusView {
+        diff_pass: state.diff_pass()?,
         job: spec.identity.clone(),
         job_id: spec.job_id.clone(),
         pass: state.pass()?.map(|p| PassView {

@@ -15,6 +15,10 @@ pub const AFTER_CHECKPOINT: &str = "after_checkpoint";
 pub const BEFORE_KEY_COMMIT: &str = "before_key_commit";
 /// Plan recorded in the state store, before the first window.
 pub const AFTER_PLAN: &str = "after_plan";
+/// A diff pass's window applied in its transaction, before COMMIT.
+pub const DIFF_BEFORE_COMMIT: &str = "diff_before_commit";
+/// A diff pass's window committed, its record not yet written.
+pub const DIFF_AFTER_COMMIT: &str = "diff_after_commit";
 
 /// Stops here when the failpoint is armed (feature `failpoints` only).
 #[cfg(feature = "failpoints")]

@@ -139,16 +139,30 @@ impl TableSet {
     /// The table of a job identity when it is one of this set's jobs: these two databases,
     /// a table the selection picks, with its cursor.
     pub fn table_of(&self, identity: &str) -> Option<QualifiedName> {
+        use crate::cli::SyncMode;
         let rest = identity.strip_prefix(&self.base.identity_prefix())?;
-        let (table, cursor) = rest.rsplit_once(" cursor ")?;
+        let diff_suffix = format!(" {}", crate::job::DIFF_IDENTITY);
+        let (table, cursor) = match rest.strip_suffix(&diff_suffix) {
+            Some(table) => (table, None),
+            None => {
+                let (table, cursor) = rest.rsplit_once(" cursor ")?;
+                (table, Some(cursor))
+            }
+        };
         let (schema, name) = table.split_once('.')?;
         let table = QualifiedName {
             schema: schema.into(),
             name: name.into(),
         };
-        // The cursor the job has for that table (its [[table]] section may name another).
-        let expected = self.base.for_table(table.clone()).ok()?.cursor;
-        (cursor == expected && self.selects(&table)).then_some(table)
+        // The cursor the job has for that table (its [[table]] section may name another);
+        // `auto` takes either form.
+        let expected = self.base.for_table(table.clone()).ok()?;
+        let matches = match (cursor, expected.mode) {
+            (None, SyncMode::Diff | SyncMode::Auto) => true,
+            (Some(c), SyncMode::Cursor | SyncMode::Auto) => c == expected.cursor,
+            _ => false,
+        };
+        (matches && self.selects(&table)).then_some(table)
     }
 
     /// Whether the selection picks `table` (by name or pattern, not excluded).

@@ -23,6 +23,8 @@ pub const SNAPSHOT: &str = "snapshot";
 pub const LAST_ERROR: &str = "last_error";
 /// How both sides were connected on the last run.
 pub const CONNECTIONS: &str = "connections";
+/// The current (or last) diff pass (`--mode diff`).
+pub const DIFF_PASS: &str = "diff_pass";
 
 /// Key of one window record.
 pub fn window(pass: u64, window: u64) -> Vec<u8> {

@@ -8,6 +8,7 @@
 //! read or write first waits for the checkpoints handed over to be written.
 
 pub mod codec;
+mod diff;
 mod files;
 mod flusher;
 pub mod keys;

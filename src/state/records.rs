@@ -359,3 +359,26 @@ pub struct Connections {
     /// The destination.
     pub destination: SideConnection,
 }
+
+/// The current (or last) diff pass (`--mode diff`): what it compared, how many of its
+/// differing windows are applied. A crash mid-pass costs a comparison, never a re-copy:
+/// the next pass compares again, and windows applied before the crash compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiffRecord {
+    /// The pass it followed (the cursor pass's number).
+    pub pass: u64,
+    /// Windows compared.
+    pub windows: u64,
+    /// Windows whose checksums differed.
+    pub differing_windows: u64,
+    /// Differing windows applied (each one destination transaction).
+    pub windows_applied: u64,
+    /// Rows inserted or changed.
+    pub rows_written: u64,
+    /// Rows deleted (keys the source no longer has).
+    pub rows_deleted: u64,
+    /// Every differing window was applied.
+    pub finished: bool,
+    /// When it was last recorded (unix seconds).
+    pub recorded_unix: u64,
+}

@@ -77,10 +77,14 @@ pub struct Checksums<'a> {
     pub range: &'a Range,
     /// How rows are hashed.
     pub row_hash: RowHash,
+    /// The scan sums each window's key-hash buckets apart (`BUCKETS` a window), so that the
+    /// drill-down needs no scan of its own to find the differing buckets: dearer when few
+    /// windows differ, cheaper when most do.
+    pub fine_buckets: bool,
 }
 
 impl Checksums<'_> {
-    fn cursor(&self) -> String {
+    pub fn cursor(&self) -> String {
         format!("a.{}", quote(&self.ks.cursor.0))
     }
 
@@ -107,12 +111,7 @@ impl Checksums<'_> {
 
     /// The key columns as text, one expression each (table alias `a`).
     pub fn key_values(&self) -> String {
-        self.ks
-            .key
-            .iter()
-            .map(|(n, _)| format!("a.{}::text", quote(n)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        super::keys::text_values(self.ks, "a")
     }
 
     /// Window number of a row.
@@ -154,37 +153,10 @@ impl Checksums<'_> {
         }
     }
 
-    /// The rows of a window as a cursor range the cursor's index can serve (the same rows
-    /// as `window_of(row) = window`: `width_bucket` puts `c` in window `i` when
-    /// `bounds[i-1] <= c < bounds[i]`).
-    pub fn window_condition(&self, window: i64) -> String {
-        let c = self.cursor();
-        if window < 0 {
-            return format!("{c} IS NULL");
-        }
-        let ct = &self.ks.cursor.1;
-        let i = window as usize;
-        let mut parts = vec![format!("{c} IS NOT NULL")];
-        if i > 0 {
-            if let Some(lower) = self.bounds.get(i - 1) {
-                parts.push(format!("{c} >= {}", typed_literal(lower, ct)));
-            }
-        }
-        if let Some(upper) = self.bounds.get(i) {
-            parts.push(format!("{c} < {}", typed_literal(upper, ct)));
-        }
-        parts.join(" AND ")
-    }
-
-    /// Count and hash sum per window over the whole range: one scan.
+    /// Count and hash sum per window — per (window, bucket) with `fine_buckets` — over the
+    /// whole range: one scan.
     pub fn windows_sql(&self) -> String {
-        format!(
-            "SELECT w, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {}) x GROUP BY w",
-            self.window_of(),
-            self.row_hash(),
-            self.shape.table.sql(),
-            self.range_condition()
-        )
+        self.sums_sql("true")
     }
 
     /// `windows_sql` restricted to heap blocks `[from, to)` (`to: None`: to the end), a TID
@@ -194,22 +166,28 @@ impl Checksums<'_> {
             Some(to) => format!("a.ctid >= '({from},0)'::tid AND a.ctid < '({to},0)'::tid"),
             None => format!("a.ctid >= '({from},0)'::tid"),
         };
+        self.sums_sql(&blocks)
+    }
+
+    /// `(window, bucket, count, sum)` rows of the range's rows that meet `condition`; the
+    /// bucket is 0 unless `fine_buckets`.
+    fn sums_sql(&self, condition: &str) -> String {
+        let bucket = if self.fine_buckets {
+            self.bucket()
+        } else {
+            "0".to_string()
+        };
+        let condition = match condition {
+            "true" => String::new(),
+            blocks => format!("{blocks} AND "),
+        };
         format!(
-            "SELECT w, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {blocks} AND {}) x GROUP BY w",
+            "SELECT w, b, count(*), sum(h)::text FROM (SELECT {} AS w, {bucket} AS b, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY w, b",
             self.window_of(),
             self.row_hash(),
             self.shape.table.sql(),
             self.range_condition()
         )
-    }
-
-    /// Any of the given windows, as cursor ranges.
-    fn any_window(&self, windows: &[i64]) -> String {
-        windows
-            .iter()
-            .map(|w| format!("({})", self.window_condition(*w)))
-            .collect::<Vec<_>>()
-            .join(" OR ")
     }
 
     /// A row's bucket inside its window, from its key: `BUCKETS` per window.
@@ -251,6 +229,7 @@ impl Checksums<'_> {
     /// and the 64-bit key hash compare the same in Rust as on the server.
     pub fn rows_in_buckets_sql(&self, buckets: &[(i64, i32)]) -> String {
         let mut windows: Vec<i64> = buckets.iter().map(|(w, _)| *w).collect();
+        windows.sort_unstable();
         windows.dedup();
         let pairs = buckets
             .iter()
@@ -341,10 +320,11 @@ mod tests {
             bounds: &bounds,
             range: &range,
             row_hash: RowHash::Text,
+            fine_buckets: false,
         };
         assert_eq!(
             c.windows_sql(),
-            r#"SELECT w, count(*), sum(h)::text FROM (SELECT CASE WHEN a."updated" IS NULL THEN -1 ELSE width_bucket(a."updated", ARRAY['10'::bigint, '20'::bigint]) END AS w, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a."updated" <= '99'::bigint) x GROUP BY w"#
+            r#"SELECT w, b, count(*), sum(h)::text FROM (SELECT CASE WHEN a."updated" IS NULL THEN -1 ELSE width_bucket(a."updated", ARRAY['10'::bigint, '20'::bigint]) END AS w, 0 AS b, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a."updated" <= '99'::bigint) x GROUP BY w, b"#
         );
         assert_eq!(c.window_bounds(0), (None, Some("10".into())));
         assert_eq!(c.window_bounds(2), (Some("20".into()), None));
@@ -364,13 +344,36 @@ mod tests {
         assert_eq!(c.window_condition(-1), r#"a."updated" IS NULL"#);
         let rows = c.rows_in_buckets_sql(&[(1, 7), (1, 9), (-1, 0)]);
         assert!(
-            rows.contains(r#"((a."updated" IS NOT NULL AND a."updated" >= '10'::bigint AND a."updated" < '20'::bigint) OR (a."updated" IS NULL))"#),
+            rows.contains(r#"((a."updated" IS NULL) OR (a."updated" IS NOT NULL AND a."updated" >= '10'::bigint AND a."updated" < '20'::bigint))"#),
             "{rows}"
         );
         assert!(
             rows.contains("IN (VALUES (1, 7), (1, 9), (-1, 0))"),
             "{rows}"
         );
+        let fine = Checksums {
+            fine_buckets: true,
+            ..c
+        };
+        assert!(fine.windows_in_blocks_sql(0, Some(5)).contains(
+            r#"& 255)::int AS b, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a.ctid >= '(0,0)'::tid AND a.ctid < '(5,0)'::tid AND a."updated" <= '99'::bigint) x GROUP BY w, b"#
+        ));
+        // Consecutive windows are one range; many runs, a window number test.
+        assert_eq!(
+            super::super::ranges::runs(&[-1, 0, 1, 2, 5, 7, 8]),
+            vec![(-1, -1), (0, 2), (5, 5), (7, 8)]
+        );
+        assert!(
+            c.buckets_sql(&[0, 1, 2])
+                .contains(r#"AND ((a."updated" IS NOT NULL)) GROUP BY"#),
+            "{}",
+            c.buckets_sql(&[0, 1, 2])
+        );
+        assert!(c
+            .buckets_sql(&[1, 2])
+            .contains(r#"((a."updated" IS NOT NULL AND a."updated" >= '10'::bigint))"#));
+        let many: Vec<i64> = (0..20).map(|w| w * 2).collect();
+        assert!(c.buckets_sql(&many).contains("END) = ANY('{0,2,4,"));
         let buckets = c.buckets_sql(&[2]);
         assert!(
             buckets.contains(r#"(hashtextextended(ROW(a."id")::text, 1) & 255)::int"#),

@@ -52,11 +52,31 @@ pub fn differing_rows(
     if windows.is_empty() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let buckets = differing_buckets(src, dst, checks, windows)?;
+    log::debug!(
+        "drill-down: {} of {} buckets of {} windows differ, summed in {:.1} ms",
+        buckets.len(),
+        windows.len() * super::checksum::BUCKETS as usize,
+        windows.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    rows_of_buckets(src, dst, checks, &buckets, out)
+}
+
+/// Names every differing row of the given (window, bucket) pairs, appending them to `out`:
+/// the buckets' rows of both sides streamed in one order and merged.
+pub fn rows_of_buckets(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    checks: &Checksums<'_>,
+    buckets: &[(i64, i32)],
+    out: &mut Vec<RowDiff>,
+) -> Result<(), Error> {
     if buckets.is_empty() {
         return Ok(());
     }
-    let sql = checks.rows_in_buckets_sql(&buckets);
+    let sql = checks.rows_in_buckets_sql(buckets);
     std::thread::scope(|scope| {
         let (stx, srx) = sync_channel(DEPTH);
         let (dtx, drx) = sync_channel(DEPTH);

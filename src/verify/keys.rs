@@ -1,7 +1,7 @@
 //! Keys given as text values, in SQL: typed tuples, and `IN` lists of them.
 
 use crate::catalog::join_quoted;
-use crate::db::ident::typed_literal;
+use crate::db::ident::{quote, typed_literal};
 use crate::keyspace::KeySpace;
 
 /// `('v1'::t1, 'v2'::t2), …` for keys given as text values.
@@ -17,6 +17,15 @@ pub fn typed_tuples(ks: &KeySpace, keys: &[Vec<String>]) -> String {
                 .join(", ");
             format!("({values})")
         })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The key columns as text, one expression each: `a.k1::text, a.k2::text`.
+pub fn text_values(ks: &KeySpace, alias: &str) -> String {
+    ks.key
+        .iter()
+        .map(|(n, _)| format!("{alias}.{}::text", quote(n)))
         .collect::<Vec<_>>()
         .join(", ")
 }

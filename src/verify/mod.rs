@@ -9,8 +9,10 @@
 pub mod beyond;
 pub mod checksum;
 pub mod deletes;
+pub mod diff_pass;
 pub mod drill;
 pub mod keys;
+pub mod ranges;
 pub mod repair;
 pub mod report;
 pub mod scan;
@@ -29,8 +31,9 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-/// Count and hash sum per window (or bucket).
-pub type Sums = HashMap<i64, (i64, String)>;
+/// Count and exact hash sum per (window, bucket); the bucket is 0 unless the scan sums
+/// buckets apart (`Checksums::fine_buckets`).
+pub type Sums = HashMap<(i64, i32), (i64, i128)>;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -51,6 +54,9 @@ pub struct VerifyOptions {
     pub text_hash: bool,
     /// Compare keys only: which rows each side has, not their contents (`--deletes`).
     pub keys_only: bool,
+    /// Sum each window's key-hash buckets apart in the scan (`Checksums::fine_buckets`):
+    /// for a diff pass that expects most windows to differ.
+    pub fine_buckets: bool,
 }
 
 /// How a row differs.
@@ -141,42 +147,15 @@ pub fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) ->
     })
 }
 
-/// The window sums of both sides, scanned at once in block chunks, with progress on a
-/// terminal (blocks done of all, rows/s) unless quiet; nothing when stderr is piped.
-fn scan_both(
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    checks: &Checksums<'_>,
-    opts: &VerifyOptions,
-) -> Result<(Sums, Sums), Error> {
-    use std::io::{IsTerminal, Write};
-    let progress = scan::ScanProgress::default();
-    let started = Instant::now();
-    let show = opts.progress && std::io::stderr().is_terminal();
-    let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| scan::scan(src, Side::Source, checks, opts.chunk_blocks, &progress));
-        let b = scope
-            .spawn(|| scan::scan(dst, Side::Destination, checks, opts.chunk_blocks, &progress));
-        while show && !(a.is_finished() && b.is_finished()) {
-            let (done, total) = (
-                progress.done.load(std::sync::atomic::Ordering::SeqCst),
-                progress.total.load(std::sync::atomic::Ordering::SeqCst),
-            );
-            let _ = write!(
-                std::io::stderr(),
-                "\r\x1b[2Kverify: {:.0}% of {} blocks on both sides, {:.0}s",
-                100.0 * done as f64 / total.max(1) as f64,
-                total,
-                started.elapsed().as_secs_f64()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        if show {
-            let _ = writeln!(std::io::stderr());
-        }
-        (joined(a), joined(b))
-    });
-    Ok((s?, d?))
+/// The sums of each window, its buckets added up.
+fn per_window(sums: &Sums) -> HashMap<i64, (i64, i128)> {
+    let mut out: HashMap<i64, (i64, i128)> = HashMap::new();
+    for ((w, _), (c, h)) in sums {
+        let e = out.entry(*w).or_default();
+        e.0 += c;
+        e.1 += h;
+    }
+    out
 }
 
 /// The record hash when the column types allow it and both servers can hash a row of them;
@@ -209,7 +188,15 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
     let started = Instant::now();
     let mut src = db.source.get()?;
     let mut dst = db.dest.get()?;
-    let nullable = db.shape.column(&spec.cursor).is_some_and(|c| !c.not_null);
+    let nullable = db
+        .shape
+        .column(&db.ks.cursor.0)
+        .is_some_and(|c| !c.not_null);
+    // A table synced by diff has no watermark: every pass compares it whole.
+    let opts = &VerifyOptions {
+        all: opts.all || db.diff,
+        ..opts.clone()
+    };
     let (range, described, watermark) = choose_range(spec, &mut dst, opts, nullable)?;
     let lower = range
         .from
@@ -251,14 +238,21 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         bounds: &cuts,
         range: &range,
         row_hash,
+        fine_buckets: opts.fine_buckets,
     };
-    let (s, d) = scan_both(&mut src, &mut dst, &checks, opts)?;
-    let windows: BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
+    let scanning = Instant::now();
+    let (s, d) = scan::both(&mut src, &mut dst, &checks, opts)?;
+    log::debug!(
+        "verify: window checksums of both sides in {:.1} ms",
+        scanning.elapsed().as_secs_f64() * 1000.0
+    );
+    let (ws, wd) = (per_window(&s), per_window(&d));
+    let windows: BTreeSet<i64> = ws.keys().chain(wd.keys()).copied().collect();
     let mut differing_windows = Vec::new();
     let mut differing_rows = Vec::new();
     for w in &windows {
-        let (sc, ss) = s.get(w).map_or((0, ""), |(c, h)| (*c, h.as_str()));
-        let (dc, ds) = d.get(w).map_or((0, ""), |(c, h)| (*c, h.as_str()));
+        let (sc, ss) = ws.get(w).copied().unwrap_or_default();
+        let (dc, ds) = wd.get(w).copied().unwrap_or_default();
         if sc == dc && ss == ds {
             continue;
         }
@@ -272,7 +266,25 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         });
     }
     let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
-    drill::differing_rows(&mut src, &mut dst, &checks, &windows, &mut differing_rows)?;
+    let drilling = Instant::now();
+    if checks.fine_buckets {
+        // The scan summed the buckets: the differing ones are known without another scan.
+        let pairs: BTreeSet<&(i64, i32)> = s.keys().chain(d.keys()).collect();
+        let buckets: Vec<(i64, i32)> = pairs
+            .into_iter()
+            .filter(|p| s.get(p) != d.get(p))
+            .copied()
+            .collect();
+        drill::rows_of_buckets(&mut src, &mut dst, &checks, &buckets, &mut differing_rows)?;
+    } else {
+        drill::differing_rows(&mut src, &mut dst, &checks, &windows, &mut differing_rows)?;
+    }
+    log::debug!(
+        "verify: {} differing rows of {} windows named in {:.1} ms",
+        differing_rows.len(),
+        windows.len(),
+        drilling.elapsed().as_secs_f64() * 1000.0
+    );
     drill::explain_out_of_range(&mut src, &mut dst, &checks, &mut differing_rows)?;
     // By default every destination row is accounted for, those past the watermark too.
     if let Some(w) = &watermark {
@@ -283,7 +295,7 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
             let sql = format!(
                 "SELECT count(*) FROM {} WHERE {} > {}",
                 spec.table.sql(),
-                quote(&spec.cursor),
+                quote(&db.ks.cursor.0),
                 typed_literal(w, &db.ks.cursor.1)
             );
             Some(
@@ -299,8 +311,8 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         table: spec.table.to_string(),
         range: described,
         windows: cuts.len() + 1 + usize::from(range.nulls),
-        source_rows: s.values().map(|(c, _)| c).sum(),
-        dest_rows: d.values().map(|(c, _)| c).sum(),
+        source_rows: ws.values().map(|(c, _)| c).sum(),
+        dest_rows: wd.values().map(|(c, _)| c).sum(),
         seconds: started.elapsed().as_secs_f64(),
         differing_windows,
         differing_rows,

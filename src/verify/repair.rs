@@ -44,13 +44,9 @@ pub fn repair(db: &Databases, diffs: &[RowDiff]) -> Result<RepairSummary, Error>
         let mut txn = dst
             .transaction()
             .on(Side::Destination, "starting a repair transaction")?;
-        let copy = format!(
-            "COPY (SELECT {} FROM {} a WHERE {}) TO STDOUT (FORMAT binary)",
-            shape.column_list(Some("a")),
-            shape.table.sql(),
-            key_in_list(&db.ks, "a", chunk)
-        );
-        if staging::stage(&mut src, &mut txn, &copy, shape)? == staging::Piped::Interrupted {
+        if staging::stage(&mut src, &mut txn, &copy_sql(db, chunk), shape)?
+            == staging::Piped::Interrupted
+        {
             // SIGINT/SIGTERM: the chunks repaired so far are committed; this one rolls back.
             return Ok(summary);
         }
@@ -77,13 +73,27 @@ pub fn delete_keys(
 ) -> Result<u64, Error> {
     let mut deleted = 0;
     for chunk in keys.chunks(1000) {
-        let sql = format!(
-            "DELETE FROM {} a WHERE {}",
-            db.shape.table.sql(),
-            key_in_list(&db.ks, "a", chunk)
-        );
-        deleted += crate::db::rows_affected(dst, &sql)
+        deleted += crate::db::rows_affected(dst, &delete_sql(db, chunk))
             .on(Side::Destination, "deleting rows absent from the source")?;
     }
     Ok(deleted)
+}
+
+/// The source COPY of the rows with these keys (binary, the table's copied columns).
+pub fn copy_sql(db: &Databases, keys: &[Vec<String>]) -> String {
+    format!(
+        "COPY (SELECT {} FROM {} a WHERE {}) TO STDOUT (FORMAT binary)",
+        db.shape.column_list(Some("a")),
+        db.shape.table.sql(),
+        key_in_list(&db.ks, "a", keys)
+    )
+}
+
+/// The DELETE of the destination rows with these keys.
+pub fn delete_sql(db: &Databases, keys: &[Vec<String>]) -> String {
+    format!(
+        "DELETE FROM {} a WHERE {}",
+        db.shape.table.sql(),
+        key_in_list(&db.ks, "a", keys)
+    )
 }

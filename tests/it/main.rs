@@ -53,6 +53,9 @@ mod tls;
 /// Partitioned sources, synced through the parent.
 mod partitioned;
 
+/// `--mode diff`: sync without a cursor by window checksums; deletes, triggers, crashes.
+mod diff;
+
 /// Many tables in one job: patterns, per-table failures, SIGKILL and resume over the set,
 /// status and verify over the set, foreign keys between synced tables.
 mod tables;

@@ -2,7 +2,7 @@
 """pgsync benchmark: one run, alternating A/B, medians and ratios against the psql COPY pipeline.
 
 Usage: benches/run.py [--rows N] [--repeats K] [--cases fresh,existing,incremental,verify,jobs,rss,tls,
-                      friendly,wan1,wan10,continuous,othertx,scattered,tables] [--jobs N]
+                      friendly,wan1,wan10,continuous,othertx,scattered,tables,diff] [--jobs N]
 
 Generates the prototype's `transactions` table (random uuid keys, bursts of equal `updated`
 values, 5% NULL certified_by_user) in database pgsync_bench_src on the local server (or
@@ -41,6 +41,9 @@ pgsync in release mode, and times, alternating each pgsync run with its baseline
   tables       20 field tables summing to --rows (one of 60%, the rest from 5k rows up) by one
                `pgsync single 'public.*' --jobs 2` vs one table of as many rows (--jobs 2), both into
                a fresh destination; the tables' planning summed as a share of the run
+  diff         pgsync single --mode diff after 0, 0.1% and 1% of the source's rows changed (a third updated,
+               deleted, inserted) vs one whole-table count + hash query per side at once; at 1% also vs
+               re-copying the table with the psql pipeline (the case changes the source table: run it last)
   othertx      a pass right after a fresh load while another database on the server holds a
                write transaction open: rows read (should be the lookback band, not the table)
 
@@ -452,6 +455,51 @@ def case_scattered(repeats, results):
                                                                          "one whole-table query per side")
 
 
+def case_diff(repeats, results):
+    """--mode diff after 0, 0.1% and 1% of the source's rows changed (a third updated, a
+    third deleted, a third inserted, at random), alternating with one whole-table count +
+    hash query per side at once (the floor: what one comparison costs); at 1% also the
+    re-copy of the table into its keyed destination (the psql pipeline)."""
+    import re
+    whole = "SELECT count(*), sum(hash_record_extended(t, 0)) FROM transactions t"
+    def both(sql):
+        procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
+                 for db in (SRC, DST)]
+        for p in procs:
+            assert p.wait() == 0
+    def change(share):
+        third = share / 3
+        psql(SRC, f"UPDATE transactions SET amount = amount + 1, status = 'DIFF' WHERE random() < {third}")
+        psql(SRC, f"DELETE FROM transactions WHERE random() < {third}")
+        psql(SRC, f"INSERT INTO transactions SELECT gen_random_uuid(), user_id, created, updated, certified_by_user, amount, 'NEW' "
+                  f"FROM transactions WHERE random() < {third}")
+    reset_dst()
+    lines = []
+    with tempfile.TemporaryDirectory() as st:
+        def diff():
+            r = subprocess.run([BIN, "single", "--quiet", "--mode", "diff", "--state-dir", st, SRC, DST, "transactions"],
+                               capture_output=True, text=True, check=True)
+            lines.append(next(l for l in r.stdout.splitlines() if " diff: " in l))
+        diff()
+        for share in (0, 0.001, 0.01):
+            runs, floor = [], []
+            for _ in range(repeats):
+                change(share)
+                runs.append(timed(diff))
+                floor.append(timed(lambda: both(whole)))
+            m = re.search(r"(\d+) rows written, (\d+) deleted", lines[-1])
+            results[f"diff pass, {share:.1%} changed ({m.group(1)}+{m.group(2)} rows)"] = (
+                "vs", runs, floor, "one whole-table count+hash query per side")
+            if share == 0.01:
+                recopy = []
+                for _ in range(repeats):
+                    reset_dst(DDL)
+                    recopy.append(timed(pipeline))
+                results["diff pass, 1% changed, vs re-copying"] = ("vs", runs, recopy, "psql pipeline into the keyed table")
+    psql(SRC, "DELETE FROM transactions WHERE status IN ('NEW')")
+    print("\n".join(lines[-3:]), file=sys.stderr)
+
+
 def case_othertx(results):
     """A pass right after a fresh load while another database holds a write transaction open."""
     other = "pgsync_bench_other"
@@ -542,6 +590,7 @@ def main():
          "continuous": lambda: case_continuous(results),
          "othertx": lambda: case_othertx(results),
          "scattered": lambda: case_scattered(args.repeats, results),
+         "diff": lambda: case_diff(args.repeats, results),
          "tables": lambda: case_tables(args.rows, args.repeats, results)}[case]()
     size = psql(SRC, "SELECT pg_size_pretty(pg_total_relation_size('transactions'))", capture=True)
     print(f"\n{args.rows} rows ({size} with indexes), {args.repeats} alternating repeats, medians, pgsync --jobs {args.jobs}; "

@@ -172,17 +172,19 @@ impl Checksums<'_> {
     /// `(window, bucket, count, sum)` rows of the range's rows that meet `condition`; the
     /// bucket is 0 unless `fine_buckets`.
     fn sums_sql(&self, condition: &str) -> String {
-        let bucket = if self.fine_buckets {
-            self.bucket()
+        // Without buckets the bucket is a constant outside the GROUP BY: grouping by a
+        // constant column too costs ~50% more (measured, PostgreSQL 15).
+        let (bucket, inner, group) = if self.fine_buckets {
+            ("b".to_string(), format!(", {} AS b", self.bucket()), "w, b")
         } else {
-            "0".to_string()
+            ("0".to_string(), String::new(), "w")
         };
         let condition = match condition {
             "true" => String::new(),
             blocks => format!("{blocks} AND "),
         };
         format!(
-            "SELECT w, b, count(*), sum(h)::text FROM (SELECT {} AS w, {bucket} AS b, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY w, b",
+            "SELECT w, {bucket}, count(*), sum(h)::text FROM (SELECT {} AS w{inner}, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY {group}",
             self.window_of(),
             self.row_hash(),
             self.shape.table.sql(),
@@ -324,7 +326,7 @@ mod tests {
         };
         assert_eq!(
             c.windows_sql(),
-            r#"SELECT w, b, count(*), sum(h)::text FROM (SELECT CASE WHEN a."updated" IS NULL THEN -1 ELSE width_bucket(a."updated", ARRAY['10'::bigint, '20'::bigint]) END AS w, 0 AS b, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a."updated" <= '99'::bigint) x GROUP BY w, b"#
+            r#"SELECT w, 0, count(*), sum(h)::text FROM (SELECT CASE WHEN a."updated" IS NULL THEN -1 ELSE width_bucket(a."updated", ARRAY['10'::bigint, '20'::bigint]) END AS w, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a."updated" <= '99'::bigint) x GROUP BY w"#
         );
         assert_eq!(c.window_bounds(0), (None, Some("10".into())));
         assert_eq!(c.window_bounds(2), (Some("20".into()), None));

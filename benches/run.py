@@ -107,6 +107,14 @@ def reset_dst(create=None):
         psql(DST, create)
 
 
+def both(sql):
+    """Runs `sql` on the source and the destination at once."""
+    procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
+             for db in (SRC, DST)]
+    for p in procs:
+        assert p.wait() == 0
+
+
 def pipeline(sslmode=None, src_port=None, dst_port=None, src=None):
     env = f"PGSSLMODE={sslmode} " if sslmode else ""
     sp = f"-p {src_port} " if src_port else ""
@@ -220,11 +228,6 @@ def case_verify(repeats, results):
                 ("text hash", "hashtextextended(t::text, 0)", ["--text-hash"])):
             script, windows = window_queries(expr)
             whole = f"SELECT count(*), sum({expr}) FROM transactions t"
-            def both(sql):
-                procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
-                         for db in (SRC, DST)]
-                for p in procs:
-                    assert p.wait() == 0
             def verify():
                 subprocess.run([BIN, "verify", "--quiet", "--state-dir", st, *extra, SRC, DST, "transactions"],
                                check=True, stdout=subprocess.DEVNULL)
@@ -418,11 +421,6 @@ def case_scattered(repeats, results):
     """verify's drill-down with scattered differences, and the --deletes sweep."""
     import re
     whole = "SELECT count(*), sum(hash_record_extended(t, 0)) FROM transactions t"
-    def both(sql):
-        procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
-                 for db in (SRC, DST)]
-        for p in procs:
-            assert p.wait() == 0
     def verify(st, expect):
         r = subprocess.run([BIN, "verify", "--quiet", "--state-dir", st, SRC, DST, "transactions"],
                            stdout=subprocess.DEVNULL)
@@ -462,11 +460,6 @@ def case_diff(repeats, results):
     re-copy of the table into its keyed destination (the psql pipeline)."""
     import re
     whole = "SELECT count(*), sum(hash_record_extended(t, 0)) FROM transactions t"
-    def both(sql):
-        procs = [subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql], stdout=subprocess.DEVNULL)
-                 for db in (SRC, DST)]
-        for p in procs:
-            assert p.wait() == 0
     def change(share):
         third = share / 3
         psql(SRC, f"UPDATE transactions SET amount = amount + 1, status = 'DIFF' WHERE random() < {third}")

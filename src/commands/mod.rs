@@ -96,7 +96,6 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 chunk_blocks: args.chunk_blocks,
                 text_hash: args.text_hash,
                 keys_only: false,
-                fine_buckets: false,
             };
             let cmd = verify::VerifyCommand {
                 options,

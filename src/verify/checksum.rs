@@ -13,9 +13,14 @@ use crate::catalog::{join_quoted, TableShape};
 use crate::db::ident::{quote, typed_literal};
 use crate::keyspace::KeySpace;
 
-/// Buckets of a differing window (by a hash of the key): only the rows of differing buckets
-/// are read row by row.
-pub const BUCKETS: u32 = 256;
+/// Heap blocks `[from, to)` (`to: None`: to the end) as a TID range condition (table
+/// alias `a`; PostgreSQL 14+ scans only those blocks).
+fn blocks_condition(from: u64, to: Option<u64>) -> String {
+    match to {
+        Some(to) => format!("a.ctid >= '({from},0)'::tid AND a.ctid < '({to},0)'::tid"),
+        None => format!("a.ctid >= '({from},0)'::tid"),
+    }
+}
 
 /// The cursor range being verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,10 +82,6 @@ pub struct Checksums<'a> {
     pub range: &'a Range,
     /// How rows are hashed.
     pub row_hash: RowHash,
-    /// The scan sums each window's key-hash buckets apart (`BUCKETS` a window), so that the
-    /// drill-down needs no scan of its own to find the differing buckets: dearer when few
-    /// windows differ, cheaper when most do.
-    pub fine_buckets: bool,
 }
 
 impl Checksums<'_> {
@@ -153,8 +154,7 @@ impl Checksums<'_> {
         }
     }
 
-    /// Count and hash sum per window — per (window, bucket) with `fine_buckets` — over the
-    /// whole range: one scan.
+    /// Count and hash sum per window over the whole range: one scan.
     pub fn windows_sql(&self) -> String {
         self.sums_sql("true")
     }
@@ -162,39 +162,24 @@ impl Checksums<'_> {
     /// `windows_sql` restricted to heap blocks `[from, to)` (`to: None`: to the end), a TID
     /// range scan on PostgreSQL 14+: per-window sums of block ranges add up to the table's.
     pub fn windows_in_blocks_sql(&self, from: u64, to: Option<u64>) -> String {
-        let blocks = match to {
-            Some(to) => format!("a.ctid >= '({from},0)'::tid AND a.ctid < '({to},0)'::tid"),
-            None => format!("a.ctid >= '({from},0)'::tid"),
-        };
-        self.sums_sql(&blocks)
+        self.sums_sql(&blocks_condition(from, to))
     }
 
-    /// `(window, bucket, count, sum)` rows of the range's rows that meet `condition`; the
-    /// bucket is 0 unless `fine_buckets`.
+    /// `(window, 0, count, sum)` rows of the range's rows that meet `condition` (the 0 is
+    /// outside the GROUP BY: grouping by a constant column too costs ~50% more, measured on
+    /// PostgreSQL 15).
     fn sums_sql(&self, condition: &str) -> String {
-        // Without buckets the bucket is a constant outside the GROUP BY: grouping by a
-        // constant column too costs ~50% more (measured, PostgreSQL 15).
-        let (bucket, inner, group) = if self.fine_buckets {
-            ("b".to_string(), format!(", {} AS b", self.bucket()), "w, b")
-        } else {
-            ("0".to_string(), String::new(), "w")
-        };
         let condition = match condition {
             "true" => String::new(),
             blocks => format!("{blocks} AND "),
         };
         format!(
-            "SELECT w, {bucket}, count(*), sum(h)::text FROM (SELECT {} AS w{inner}, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY {group}",
+            "SELECT w, 0, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY w",
             self.window_of(),
             self.row_hash(),
             self.shape.table.sql(),
             self.range_condition()
         )
-    }
-
-    /// A row's bucket inside its window, from its key: `BUCKETS` per window.
-    fn bucket(&self) -> String {
-        format!("({} & {})::int", self.key_hash(1), BUCKETS - 1)
     }
 
     /// A 64-bit hash of a row's key with `seed`: of its values when rows are record-hashed
@@ -212,12 +197,18 @@ impl Checksums<'_> {
         }
     }
 
-    /// Count and hash sum per (window, bucket) of the given windows: one scan.
-    pub fn buckets_sql(&self, windows: &[i64]) -> String {
+    /// A row's bucket hash: its key's hash with seed 1 (the drill-down's buckets are its
+    /// low bits).
+    fn bucket_hash(&self) -> String {
+        self.key_hash(1)
+    }
+
+    /// `(bucket hash, row hash)` of every row of the given windows, as a binary COPY (no
+    /// sort: the buckets are folded by pgsync, `key_buckets`).
+    pub fn hashes_sql(&self, windows: &[i64]) -> String {
         format!(
-            "SELECT ({})::bigint, {}, count(*), sum({})::text FROM {} a WHERE {} AND ({}) GROUP BY 1, 2",
-            self.window_of(),
-            self.bucket(),
+            "COPY (SELECT {}, {} FROM {} a WHERE {} AND ({})) TO STDOUT (FORMAT binary)",
+            self.bucket_hash(),
             self.row_hash(),
             self.shape.table.sql(),
             self.range_condition(),
@@ -225,32 +216,43 @@ impl Checksums<'_> {
         )
     }
 
-    /// The rows of the given (window, bucket) pairs in one statement, ordered so that both
-    /// sides can be merged as streams: `(hash of the key text, key text COLLATE "C", key
-    /// values, row hash, window)`, by the first two. Byte order of the key text (collation C)
-    /// and the 64-bit key hash compare the same in Rust as on the server.
-    pub fn rows_in_buckets_sql(&self, buckets: &[(i64, i32)]) -> String {
-        let mut windows: Vec<i64> = buckets.iter().map(|(w, _)| *w).collect();
-        windows.sort_unstable();
-        windows.dedup();
-        let pairs = buckets
+    /// `hashes_sql`'s pairs for the rows in heap blocks `[from, to)` (`to: None`: to the
+    /// end), as one bytea of 16-byte big-endian pairs: one message for thousands of rows.
+    pub fn hash_pairs_sql(&self, windows: &[i64], from: u64, to: Option<u64>) -> String {
+        let blocks = blocks_condition(from, to);
+        format!(
+            "SELECT string_agg(int8send({}) || int8send({}), ''::bytea) FROM {} a WHERE {blocks} AND {} AND ({})",
+            self.bucket_hash(),
+            self.row_hash(),
+            self.shape.table.sql(),
+            self.range_condition(),
+            self.any_window(windows)
+        )
+    }
+
+    /// The rows of the given windows whose bucket (`bucket hash & mask`) is listed, in one
+    /// statement, ordered so that both sides can be merged as streams: `(hash of the key,
+    /// key text COLLATE "C", key values, row hash, window)`, by the first two. Byte order of
+    /// the key text (collation C) and the 64-bit key hash compare the same in Rust as on the
+    /// server.
+    pub fn rows_in_buckets_sql(&self, windows: &[i64], mask: u64, buckets: &[i64]) -> String {
+        let list = buckets
             .iter()
-            .map(|(w, b)| format!("({w}, {b})"))
+            .map(i64::to_string)
             .collect::<Vec<_>>()
-            .join(", ");
+            .join(",");
         let key_text = self.key_text();
         format!(
             "SELECT {}, ({key_text}) COLLATE \"C\", ARRAY[{}], {}, ({})::bigint \
-             FROM {} a WHERE {} AND ({}) AND (({})::bigint, {}) IN (VALUES {pairs}) ORDER BY 1, 2",
+             FROM {} a WHERE {} AND ({}) AND ({} & {mask}) = ANY('{{{list}}}'::bigint[]) ORDER BY 1, 2",
             self.key_hash(0),
             self.key_values(),
             self.row_hash(),
             self.window_of(),
             self.shape.table.sql(),
             self.range_condition(),
-            self.any_window(&windows),
-            self.window_of(),
-            self.bucket()
+            self.any_window(windows),
+            self.bucket_hash(),
         )
     }
 
@@ -322,7 +324,6 @@ mod tests {
             bounds: &bounds,
             range: &range,
             row_hash: RowHash::Text,
-            fine_buckets: false,
         };
         assert_eq!(
             c.windows_sql(),
@@ -344,43 +345,32 @@ mod tests {
             r#"a."updated" IS NOT NULL AND a."updated" >= '20'::bigint"#
         );
         assert_eq!(c.window_condition(-1), r#"a."updated" IS NULL"#);
-        let rows = c.rows_in_buckets_sql(&[(1, 7), (1, 9), (-1, 0)]);
+        let rows = c.rows_in_buckets_sql(&[-1, 1], 1023, &[7, 9]);
         assert!(
             rows.contains(r#"((a."updated" IS NULL) OR (a."updated" IS NOT NULL AND a."updated" >= '10'::bigint AND a."updated" < '20'::bigint))"#),
             "{rows}"
         );
         assert!(
-            rows.contains("IN (VALUES (1, 7), (1, 9), (-1, 0))"),
+            rows.contains(
+                r#"AND (hashtextextended(ROW(a."id")::text, 1) & 1023) = ANY('{7,9}'::bigint[])"#
+            ),
             "{rows}"
         );
-        let fine = Checksums {
-            fine_buckets: true,
-            ..c
-        };
-        assert!(fine.windows_in_blocks_sql(0, Some(5)).contains(
-            r#"& 255)::int AS b, hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) AS h FROM "public"."t" a WHERE a.ctid >= '(0,0)'::tid AND a.ctid < '(5,0)'::tid AND a."updated" <= '99'::bigint) x GROUP BY w, b"#
-        ));
         // Consecutive windows are one range; many runs, a window number test.
         assert_eq!(
             super::super::ranges::runs(&[-1, 0, 1, 2, 5, 7, 8]),
             vec![(-1, -1), (0, 2), (5, 5), (7, 8)]
         );
-        assert!(
-            c.buckets_sql(&[0, 1, 2])
-                .contains(r#"AND ((a."updated" IS NOT NULL)) GROUP BY"#),
-            "{}",
-            c.buckets_sql(&[0, 1, 2])
+        let hashes = c.hashes_sql(&[0, 1, 2]);
+        assert_eq!(
+            hashes,
+            r#"COPY (SELECT hashtextextended(ROW(a."id")::text, 1), hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) FROM "public"."t" a WHERE a."updated" <= '99'::bigint AND ((a."updated" IS NOT NULL))) TO STDOUT (FORMAT binary)"#
         );
         assert!(c
-            .buckets_sql(&[1, 2])
+            .hashes_sql(&[1, 2])
             .contains(r#"((a."updated" IS NOT NULL AND a."updated" >= '10'::bigint))"#));
         let many: Vec<i64> = (0..20).map(|w| w * 2).collect();
-        assert!(c.buckets_sql(&many).contains("END) = ANY('{0,2,4,"));
-        let buckets = c.buckets_sql(&[2]);
-        assert!(
-            buckets.contains(r#"(hashtextextended(ROW(a."id")::text, 1) & 255)::int"#),
-            "{buckets}"
-        );
+        assert!(c.hashes_sql(&many).contains("END) = ANY('{0,2,4,"));
         assert!(
             rows.starts_with(
                 r#"SELECT hashtextextended(ROW(a."id")::text, 0), (ROW(a."id")::text) COLLATE "C""#

@@ -40,7 +40,6 @@ pub fn sweep(spec: &JobSpec, db: &Databases) -> Result<DeleteSummary, Error> {
         chunk_blocks: super::scan::CHUNK_BLOCKS,
         text_hash: false,
         keys_only: true,
-        fine_buckets: false,
     };
     let report = super::run(spec, db, &options)?;
     // Rows the source still has elsewhere (their cursor moved past the range) were turned

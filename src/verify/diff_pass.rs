@@ -71,7 +71,6 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
         chunk_blocks: super::scan::CHUNK_BLOCKS,
         text_hash: false,
         keys_only: false,
-        fine_buckets: most_windows_differed(job),
     };
     let report = super::run(&job.spec, &db, &options)?;
     let work = by_window(&report.differing_rows);
@@ -118,16 +117,6 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
     job.state.flush()?;
     summary.apply = applying.elapsed();
     Ok(Some(summary))
-}
-
-/// Whether the last diff pass found most windows differing: changes spread over the
-/// table, so this one sums buckets in its first scan (one scan fewer when most windows
-/// differ, a dearer scan when none do).
-fn most_windows_differed(job: &Job) -> bool {
-    job.state
-        .diff_pass()
-        .unwrap_or(None)
-        .is_some_and(|d| d.windows > 0 && d.differing_windows * 2 > d.windows)
 }
 
 /// The differing rows grouped by window, in window order.

@@ -3,7 +3,9 @@
 //! the cursor a window's rows lie all over the table, so a statement per window would read
 //! the table once per window:
 //!
-//! 1. count and hash sum per (window, bucket), 256 buckets a window by a hash of the key;
+//! 1. `(key hash, row hash)` of the differing windows' rows, streamed unsorted and folded
+//!    into fine buckets by the key hash (`key_buckets.rs`: ~4 rows a bucket, at most 2^20
+//!    buckets);
 //! 2. the rows of the differing buckets only, as (hash of the key, key text, key values, row
 //!    hash, window), ordered by the first two on each server; the two streams are merged
 //!    here, and each key found on one side only, or with another row hash, is a differing
@@ -12,13 +14,14 @@
 //!    the server.
 
 use super::checksum::Checksums;
+use super::key_buckets;
 use super::keys::key_in_list;
 use super::{joined, RowDiff, RowDiffKind};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use postgres::fallible_iterator::FallibleIterator;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Rows per message from a side's reader.
@@ -41,42 +44,36 @@ impl Seen {
     }
 }
 
-/// Names every differing row of `windows`, appending them to `out`.
+/// Names every differing row of `windows` (about `rows` rows), appending them to `out`.
 pub fn differing_rows(
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
     checks: &Checksums<'_>,
     windows: &[i64],
+    rows: u64,
     out: &mut Vec<RowDiff>,
 ) -> Result<(), Error> {
     if windows.is_empty() {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let buckets = differing_buckets(src, dst, checks, windows)?;
+    let count = key_buckets::bucket_count(rows);
+    let (s, d) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| key_buckets::read(src, Side::Source, checks, windows, count));
+        let b = key_buckets::read(dst, Side::Destination, checks, windows, count);
+        (joined(a), b)
+    });
+    let buckets = key_buckets::differing(&s?, &d?);
     log::debug!(
-        "drill-down: {} of {} buckets of {} windows differ, summed in {:.1} ms",
+        "drill-down: {} of {count} buckets of {} windows differ, found in {:.1} ms",
         buckets.len(),
-        windows.len() * super::checksum::BUCKETS as usize,
         windows.len(),
         started.elapsed().as_secs_f64() * 1000.0
     );
-    rows_of_buckets(src, dst, checks, &buckets, out)
-}
-
-/// Names every differing row of the given (window, bucket) pairs, appending them to `out`:
-/// the buckets' rows of both sides streamed in one order and merged.
-pub fn rows_of_buckets(
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    checks: &Checksums<'_>,
-    buckets: &[(i64, i32)],
-    out: &mut Vec<RowDiff>,
-) -> Result<(), Error> {
     if buckets.is_empty() {
         return Ok(());
     }
-    let sql = checks.rows_in_buckets_sql(buckets);
+    let sql = checks.rows_in_buckets_sql(windows, count - 1, &buckets);
     std::thread::scope(|scope| {
         let (stx, srx) = sync_channel(DEPTH);
         let (dtx, drx) = sync_channel(DEPTH);
@@ -89,38 +86,6 @@ pub fn rows_of_buckets(
         joined(a)?;
         joined(b)
     })
-}
-
-/// The (window, bucket) pairs whose count or hash sum differ: one grouped scan of the
-/// differing windows per side, both at once.
-fn differing_buckets(
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    checks: &Checksums<'_>,
-    windows: &[i64],
-) -> Result<Vec<(i64, i32)>, Error> {
-    type Sums = BTreeMap<(i64, i32), (i64, String)>;
-    let sql = checks.buckets_sql(windows);
-    let doing = "summing the buckets of differing windows";
-    let read = |client: &mut postgres::Client, side: Side| -> Result<Sums, Error> {
-        let rows = client.query_typed(&sql, &[]).on(side, doing)?;
-        Ok(rows
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
-            .collect())
-    };
-    let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| read(src, Side::Source));
-        let b = read(dst, Side::Destination);
-        (joined(a), b)
-    });
-    let (s, d) = (s?, d?);
-    let pairs: BTreeSet<&(i64, i32)> = s.keys().chain(d.keys()).collect();
-    Ok(pairs
-        .into_iter()
-        .filter(|p| s.get(p) != d.get(p))
-        .copied()
-        .collect())
 }
 
 /// Streams one side's rows in batches; a failure is the last message (so this returns Ok).

@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod deletes;
 pub mod diff_pass;
 pub mod drill;
+pub mod key_buckets;
 pub mod keys;
 pub mod ranges;
 pub mod repair;
@@ -31,8 +32,7 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-/// Count and exact hash sum per (window, bucket); the bucket is 0 unless the scan sums
-/// buckets apart (`Checksums::fine_buckets`).
+/// Count and exact hash sum per (window, 0): the scan's rows as they come.
 pub type Sums = HashMap<(i64, i32), (i64, i128)>;
 
 /// What to verify.
@@ -54,9 +54,6 @@ pub struct VerifyOptions {
     pub text_hash: bool,
     /// Compare keys only: which rows each side has, not their contents (`--deletes`).
     pub keys_only: bool,
-    /// Sum each window's key-hash buckets apart in the scan (`Checksums::fine_buckets`):
-    /// for a diff pass that expects most windows to differ.
-    pub fine_buckets: bool,
 }
 
 /// How a row differs.
@@ -238,7 +235,6 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         bounds: &cuts,
         range: &range,
         row_hash,
-        fine_buckets: opts.fine_buckets,
     };
     let scanning = Instant::now();
     let (s, d) = scan::both(&mut src, &mut dst, &checks, opts)?;
@@ -267,18 +263,19 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
     }
     let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
     let drilling = Instant::now();
-    if checks.fine_buckets {
-        // The scan summed the buckets: the differing ones are known without another scan.
-        let pairs: BTreeSet<&(i64, i32)> = s.keys().chain(d.keys()).collect();
-        let buckets: Vec<(i64, i32)> = pairs
-            .into_iter()
-            .filter(|p| s.get(p) != d.get(p))
-            .copied()
-            .collect();
-        drill::rows_of_buckets(&mut src, &mut dst, &checks, &buckets, &mut differing_rows)?;
-    } else {
-        drill::differing_rows(&mut src, &mut dst, &checks, &windows, &mut differing_rows)?;
-    }
+    // Rows in the differing windows, for the drill-down's bucket count.
+    let rows: i64 = differing_windows
+        .iter()
+        .map(|w| w.source_rows.max(w.dest_rows))
+        .sum();
+    drill::differing_rows(
+        &mut src,
+        &mut dst,
+        &checks,
+        &windows,
+        rows.max(0) as u64,
+        &mut differing_rows,
+    )?;
     log::debug!(
         "verify: {} differing rows of {} windows named in {:.1} ms",
         differing_rows.len(),

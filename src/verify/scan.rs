@@ -32,16 +32,7 @@ pub fn scan(
     chunk_blocks: u64,
     progress: &ScanProgress,
 ) -> Result<Sums, Error> {
-    let doing = "computing window checksums";
-    let row = client
-        .query_typed_one(
-            "SELECT current_setting('server_version_num')::int >= 140000, \
-                    pg_relation_size($1::text::regclass) / current_setting('block_size')::bigint",
-            &[(&checks.shape.table.sql(), Type::TEXT)],
-        )
-        .on(side, doing)?;
-    let (tid_ranges, blocks): (bool, i64) = (row.get(0), row.get(1));
-    let blocks = blocks.max(0) as u64;
+    let (tid_ranges, blocks) = heap_blocks(client, side, checks)?;
     progress.total.fetch_add(blocks, Ordering::SeqCst);
     // One plain statement when the table fits in one chunk: a sequential scan (parallel
     // where the server chooses) costs less per block than a TID range scan.
@@ -67,6 +58,24 @@ pub fn scan(
             None => return Ok(total),
         }
     }
+}
+
+/// Whether the server scans TID ranges (PostgreSQL 14+), and the table's heap blocks on
+/// this side.
+pub fn heap_blocks(
+    client: &mut postgres::Client,
+    side: Side,
+    checks: &Checksums<'_>,
+) -> Result<(bool, u64), Error> {
+    let row = client
+        .query_typed_one(
+            "SELECT current_setting('server_version_num')::int >= 140000, \
+                    pg_relation_size($1::text::regclass) / current_setting('block_size')::bigint",
+            &[(&checks.shape.table.sql(), Type::TEXT)],
+        )
+        .on(side, "reading the table's size")?;
+    let (tid_ranges, blocks): (bool, i64) = (row.get(0), row.get(1));
+    Ok((tid_ranges, blocks.max(0) as u64))
 }
 
 /// One statement's `(window, bucket) → (count, sum)`.

@@ -1,0 +1,204 @@
+//! The first step of the drill-down: each side sends `(key hash, row hash)` of the
+//! differing windows' rows (16 bytes a row, no sort on the server: on PostgreSQL 14+ a bytea
+//! of the pairs per chunk of heap blocks, one message for thousands of rows; older servers a
+//! binary COPY, one message a row), and pgsync folds them into fine buckets by the key hash's low bits — a count and an XOR of row
+//! hashes per bucket, a fixed array whatever the table's size. The buckets whose count or
+//! XOR differ between the sides hold every differing row (a row missing on one side, or
+//! with other contents, changes its bucket's count or XOR; keys are unique, so no two rows
+//! of one side cancel out), and only their rows are read again, by key.
+
+use super::checksum::Checksums;
+use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
+use crate::error::Error;
+use std::io::{BufReader, Read};
+
+/// Fewest and most buckets (powers of two): ~4 rows a bucket in between, 12 bytes each.
+const MIN_BUCKETS: u64 = 1 << 10;
+const MAX_BUCKETS: u64 = 1 << 20;
+
+/// One side's buckets: rows and XOR of row hashes per bucket.
+pub struct Buckets {
+    counts: Vec<u32>,
+    xors: Vec<u64>,
+}
+
+/// How many buckets for about `rows` rows: a power of two, ~4 rows each, within bounds.
+pub fn bucket_count(rows: u64) -> u64 {
+    (rows / 4)
+        .next_power_of_two()
+        .clamp(MIN_BUCKETS, MAX_BUCKETS)
+}
+
+/// The buckets (as `key hash & (count - 1)`) whose rows differ between the two sides.
+pub fn differing(s: &Buckets, d: &Buckets) -> Vec<i64> {
+    (0..s.counts.len())
+        .filter(|&i| s.counts[i] != d.counts[i] || s.xors[i] != d.xors[i])
+        .map(|i| i as i64)
+        .collect()
+}
+
+/// Blocks per statement on PostgreSQL 14+ (~60k rows of a table like the benchmark's, ~1 MB
+/// of pairs).
+const CHUNK_BLOCKS: u64 = 1_024;
+
+const DOING: &str = "reading the key and row hashes of differing windows";
+
+/// One side's buckets for the rows of `windows`.
+pub fn read(
+    client: &mut postgres::Client,
+    side: Side,
+    checks: &Checksums<'_>,
+    windows: &[i64],
+    count: u64,
+) -> Result<Buckets, Error> {
+    let mut buckets = Buckets {
+        counts: vec![0; count as usize],
+        xors: vec![0; count as usize],
+    };
+    let (tid_ranges, blocks) = super::scan::heap_blocks(client, side, checks)?;
+    if !tid_ranges {
+        read_copy(client, side, &checks.hashes_sql(windows), &mut buckets)?;
+        return Ok(buckets);
+    }
+    let mut from = 0;
+    loop {
+        // The last chunk is open-ended: rows in blocks added meanwhile are not missed.
+        let to = (from + CHUNK_BLOCKS < blocks).then_some(from + CHUNK_BLOCKS);
+        let pairs: Option<Vec<u8>> = client
+            .query_typed_one(&checks.hash_pairs_sql(windows, from, to), &[])
+            .on(side, DOING)?
+            .get(0);
+        for pair in pairs.unwrap_or_default().chunks_exact(16) {
+            let half =
+                |at: usize| u64::from_be_bytes(pair[at..at + 8].try_into().expect("8 bytes"));
+            buckets.add(half(0), half(8));
+        }
+        match to {
+            Some(t) => from = t,
+            None => return Ok(buckets),
+        }
+    }
+}
+
+impl Buckets {
+    fn add(&mut self, key_hash: u64, row_hash: u64) {
+        let i = (key_hash & (self.counts.len() as u64 - 1)) as usize;
+        self.counts[i] += 1;
+        self.xors[i] ^= row_hash;
+    }
+}
+
+/// Folds a `COPY (SELECT key_hash, row_hash …) TO STDOUT (FORMAT binary)` into `buckets`.
+fn read_copy(
+    client: &mut postgres::Client,
+    side: Side,
+    copy_sql: &str,
+    buckets: &mut Buckets,
+) -> Result<(), Error> {
+    let reader = client.copy_out(copy_sql).on(side, DOING)?;
+    fold_copy(BufReader::with_capacity(1 << 16, reader), buckets).map_err(|e| match e {
+        Folding::Io(e) => crate::copy::staging::classify_io(side, DOING, e).into(),
+        Folding::Bad(what) => DbError::other(side, DbErrorKind::Other, DOING, what).into(),
+    })
+}
+
+/// Why a COPY stream could not be folded.
+#[derive(Debug)]
+enum Folding {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+/// Folds a binary COPY stream of two int8 columns into `buckets` (pure over `input`).
+fn fold_copy(mut input: impl Read, buckets: &mut Buckets) -> Result<(), Folding> {
+    let mut header = [0u8; 19];
+    input.read_exact(&mut header).map_err(Folding::Io)?;
+    if &header[..11] != b"PGCOPY\n\xff\r\n\0" {
+        return Err(Folding::Bad("not a binary COPY stream".into()));
+    }
+    let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]);
+    std::io::copy(
+        &mut (&mut input).take(u64::from(extension)),
+        &mut std::io::sink(),
+    )
+    .map_err(Folding::Io)?;
+    let mut tuple = [0u8; 26];
+    loop {
+        input.read_exact(&mut tuple[..2]).map_err(Folding::Io)?;
+        match i16::from_be_bytes([tuple[0], tuple[1]]) {
+            -1 => return Ok(()),
+            2 => {}
+            n => return Err(Folding::Bad(format!("a row of {n} fields, not 2"))),
+        }
+        input.read_exact(&mut tuple[2..]).map_err(Folding::Io)?;
+        let field = |at: usize| -> Result<u64, Folding> {
+            let len = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("4 bytes"));
+            if len != 8 {
+                return Err(Folding::Bad(format!("a hash of {len} bytes, not 8")));
+            }
+            Ok(u64::from_be_bytes(
+                tuple[at + 4..at + 12].try_into().expect("8 bytes"),
+            ))
+        };
+        buckets.add(field(2)?, field(14)?);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_counts_are_powers_of_two_within_bounds() {
+        assert_eq!(bucket_count(0), MIN_BUCKETS);
+        assert_eq!(bucket_count(2_000_000), 1 << 19);
+        assert_eq!(bucket_count(u64::MAX / 2), MAX_BUCKETS);
+        let s = Buckets {
+            counts: vec![1, 2, 0, 1],
+            xors: vec![5, 6, 0, 9],
+        };
+        let d = Buckets {
+            counts: vec![1, 1, 0, 1],
+            xors: vec![5, 6, 0, 8],
+        };
+        assert_eq!(differing(&s, &d), vec![1, 3]);
+    }
+
+    #[test]
+    fn a_binary_copy_stream_folds_into_buckets() {
+        let mut stream = b"PGCOPY\n\xff\r\n\0".to_vec();
+        stream.extend_from_slice(&0u32.to_be_bytes());
+        stream.extend_from_slice(&2u32.to_be_bytes());
+        stream.extend_from_slice(b"xx"); // a header extension, skipped
+        for (key, row) in [(5u64, 1u64), (1029, 2), (6, 4)] {
+            stream.extend_from_slice(&2i16.to_be_bytes());
+            for v in [key, row] {
+                stream.extend_from_slice(&8i32.to_be_bytes());
+                stream.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        stream.extend_from_slice(&(-1i16).to_be_bytes());
+        let mut b = Buckets {
+            counts: vec![0; 1024],
+            xors: vec![0; 1024],
+        };
+        fold_copy(&stream[..], &mut b).unwrap();
+        // Keys 5 and 1029 share bucket 5 (1029 & 1023).
+        assert_eq!((b.counts[5], b.xors[5]), (2, 1 ^ 2));
+        assert_eq!((b.counts[6], b.xors[6]), (1, 4));
+        assert!(matches!(
+            fold_copy(&stream[..30], &mut b),
+            Err(Folding::Io(_))
+        ));
+        assert!(matches!(
+            fold_copy(&b"PGCOPY\n"[..], &mut b),
+            Err(Folding::Io(_))
+        ));
+        let mut wrong = stream.clone();
+        wrong[0] = b'X';
+        assert!(matches!(
+            fold_copy(&wrong[..], &mut b),
+            Err(Folding::Bad(_))
+        ));
+    }
+}

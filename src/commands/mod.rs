@@ -96,6 +96,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 chunk_blocks: args.chunk_blocks,
                 text_hash: args.text_hash,
                 keys_only: false,
+                skip_window_sums: false,
             };
             let cmd = verify::VerifyCommand {
                 options,

@@ -71,6 +71,7 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
         chunk_blocks: super::scan::CHUNK_BLOCKS,
         text_hash: false,
         keys_only: false,
+        skip_window_sums: most_windows_differed(job),
     };
     let report = super::run(&job.spec, &db, &options)?;
     let work = by_window(&report.differing_rows);
@@ -117,6 +118,16 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
     job.state.flush()?;
     summary.apply = applying.elapsed();
     Ok(Some(summary))
+}
+
+/// Whether the last diff pass found most windows differing (changes spread over the
+/// table): then this one drills every window down at once, without summing windows first
+/// (one scan fewer; when nothing differs any more, the next pass sums windows again).
+fn most_windows_differed(job: &Job) -> bool {
+    job.state
+        .diff_pass()
+        .unwrap_or(None)
+        .is_some_and(|d| d.windows > 0 && d.differing_windows * 2 > d.windows)
 }
 
 /// The differing rows grouped by window, in window order.

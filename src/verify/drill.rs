@@ -44,7 +44,8 @@ impl Seen {
     }
 }
 
-/// Names every differing row of `windows` (about `rows` rows), appending them to `out`.
+/// Names every differing row of `windows` (about `rows` rows), appending them to `out`;
+/// the rows of those windows on each side.
 pub fn differing_rows(
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
@@ -52,9 +53,9 @@ pub fn differing_rows(
     windows: &[i64],
     rows: u64,
     out: &mut Vec<RowDiff>,
-) -> Result<(), Error> {
+) -> Result<(u64, u64), Error> {
     if windows.is_empty() {
-        return Ok(());
+        return Ok((0, 0));
     }
     let started = std::time::Instant::now();
     let count = key_buckets::bucket_count(rows);
@@ -63,7 +64,9 @@ pub fn differing_rows(
         let b = key_buckets::read(dst, Side::Destination, checks, windows, count);
         (joined(a), b)
     });
-    let buckets = key_buckets::differing(&s?, &d?);
+    let (s, d) = (s?, d?);
+    let totals = (s.rows(), d.rows());
+    let buckets = key_buckets::differing(&s, &d);
     log::debug!(
         "drill-down: {} of {count} buckets of {} windows differ, found in {:.1} ms",
         buckets.len(),
@@ -71,7 +74,7 @@ pub fn differing_rows(
         started.elapsed().as_secs_f64() * 1000.0
     );
     if buckets.is_empty() {
-        return Ok(());
+        return Ok(totals);
     }
     let sql = checks.rows_in_buckets_sql(windows, count - 1, &buckets);
     std::thread::scope(|scope| {
@@ -85,7 +88,8 @@ pub fn differing_rows(
         merged?;
         joined(a)?;
         joined(b)
-    })
+    })?;
+    Ok(totals)
 }
 
 /// Streams one side's rows in batches; a failure is the last message (so this returns Ok).

@@ -81,6 +81,11 @@ pub fn read(
 }
 
 impl Buckets {
+    /// Rows folded in.
+    pub fn rows(&self) -> u64 {
+        self.counts.iter().map(|&c| u64::from(c)).sum()
+    }
+
     fn add(&mut self, key_hash: u64, row_hash: u64) {
         let i = (key_hash & (self.counts.len() as u64 - 1)) as usize;
         self.counts[i] += 1;

@@ -54,6 +54,9 @@ pub struct VerifyOptions {
     pub text_hash: bool,
     /// Compare keys only: which rows each side has, not their contents (`--deletes`).
     pub keys_only: bool,
+    /// Drill every window down without summing windows first (a diff pass after one that
+    /// found most windows differing: the sums would only say so again).
+    pub skip_window_sums: bool,
 }
 
 /// How a row differs.
@@ -142,6 +145,30 @@ pub fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) ->
             what: "a verify thread reading one side".into(),
         })
     })
+}
+
+/// The windows whose count or sum differ, and the rows counted on each side.
+fn compare_windows(checks: &Checksums<'_>, s: &Sums, d: &Sums) -> (Vec<WindowDiff>, i64, i64) {
+    let (ws, wd) = (per_window(s), per_window(d));
+    let windows: BTreeSet<i64> = ws.keys().chain(wd.keys()).copied().collect();
+    let mut differing = Vec::new();
+    for w in &windows {
+        let (sc, ss) = ws.get(w).copied().unwrap_or_default();
+        let (dc, ds) = wd.get(w).copied().unwrap_or_default();
+        if sc == dc && ss == ds {
+            continue;
+        }
+        let (from, until) = checks.window_bounds(*w);
+        differing.push(WindowDiff {
+            window: *w,
+            from,
+            until,
+            source_rows: sc,
+            dest_rows: dc,
+        });
+    }
+    let count = |m: &HashMap<i64, (i64, i128)>| m.values().map(|(c, _)| c).sum();
+    (differing, count(&ws), count(&wd))
 }
 
 /// The sums of each window, its buckets added up.
@@ -236,46 +263,47 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         range: &range,
         row_hash,
     };
-    let scanning = Instant::now();
-    let (s, d) = scan::both(&mut src, &mut dst, &checks, opts)?;
-    log::debug!(
-        "verify: window checksums of both sides in {:.1} ms",
-        scanning.elapsed().as_secs_f64() * 1000.0
-    );
-    let (ws, wd) = (per_window(&s), per_window(&d));
-    let windows: BTreeSet<i64> = ws.keys().chain(wd.keys()).copied().collect();
-    let mut differing_windows = Vec::new();
     let mut differing_rows = Vec::new();
-    for w in &windows {
-        let (sc, ss) = ws.get(w).copied().unwrap_or_default();
-        let (dc, ds) = wd.get(w).copied().unwrap_or_default();
-        if sc == dc && ss == ds {
-            continue;
-        }
-        let (from, until) = checks.window_bounds(*w);
-        differing_windows.push(WindowDiff {
-            window: *w,
-            from,
-            until,
-            source_rows: sc,
-            dest_rows: dc,
-        });
-    }
-    let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
-    let drilling = Instant::now();
-    // Rows in the differing windows, for the drill-down's bucket count.
-    let rows: i64 = differing_windows
-        .iter()
-        .map(|w| w.source_rows.max(w.dest_rows))
-        .sum();
-    drill::differing_rows(
-        &mut src,
-        &mut dst,
-        &checks,
-        &windows,
-        rows.max(0) as u64,
-        &mut differing_rows,
-    )?;
+    let drilling;
+    let (differing_windows, windows, source_rows, dest_rows) = if opts.skip_window_sums {
+        // Every window is drilled: the buckets count the rows.
+        let windows: Vec<i64> = (if range.nulls { -1 } else { 0 }..=cuts.len() as i64).collect();
+        drilling = Instant::now();
+        let rows = db.shape.estimated_rows.max(0.0) as u64;
+        let (sr, dr) = drill::differing_rows(
+            &mut src,
+            &mut dst,
+            &checks,
+            &windows,
+            rows,
+            &mut differing_rows,
+        )?;
+        (Vec::new(), windows, sr as i64, dr as i64)
+    } else {
+        let scanning = Instant::now();
+        let (s, d) = scan::both(&mut src, &mut dst, &checks, opts)?;
+        log::debug!(
+            "verify: window checksums of both sides in {:.1} ms",
+            scanning.elapsed().as_secs_f64() * 1000.0
+        );
+        let (differing_windows, source_rows, dest_rows) = compare_windows(&checks, &s, &d);
+        let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
+        drilling = Instant::now();
+        // Rows in the differing windows, for the drill-down's bucket count.
+        let rows: i64 = differing_windows
+            .iter()
+            .map(|w| w.source_rows.max(w.dest_rows))
+            .sum();
+        drill::differing_rows(
+            &mut src,
+            &mut dst,
+            &checks,
+            &windows,
+            rows.max(0) as u64,
+            &mut differing_rows,
+        )?;
+        (differing_windows, windows, source_rows, dest_rows)
+    };
     log::debug!(
         "verify: {} differing rows of {} windows named in {:.1} ms",
         differing_rows.len(),
@@ -308,8 +336,8 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         table: spec.table.to_string(),
         range: described,
         windows: cuts.len() + 1 + usize::from(range.nulls),
-        source_rows: ws.values().map(|(c, _)| c).sum(),
-        dest_rows: wd.values().map(|(c, _)| c).sum(),
+        source_rows,
+        dest_rows,
         seconds: started.elapsed().as_secs_f64(),
         differing_windows,
         differing_rows,

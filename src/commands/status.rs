@@ -13,6 +13,7 @@ use crate::state::{StateError, StateStore};
 
 /// Prints the status.
 pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
+    let spec = &as_recorded(spec);
     let view = match open_state(spec) {
         Ok((_store, state)) => view(spec, &state)?,
         Err(Error::State(StateError::Locked { dir })) => {
@@ -29,6 +30,24 @@ pub fn run(spec: &JobSpec, json: bool) -> Result<Outcome, Error> {
         print!("{}", human(&view));
     }
     Ok(Outcome::Done)
+}
+
+/// `--mode auto` decides between a cursor and a diff job when it reads the tables, which
+/// status does not: the diff job when the store (or a running sync's snapshot) has it.
+fn as_recorded(spec: &JobSpec) -> JobSpec {
+    if spec.mode != crate::cli::SyncMode::Auto {
+        return spec.clone();
+    }
+    let diff = spec.clone().into_diff(&spec.cursor);
+    let known = match StateStore::open(&spec.state_dir) {
+        Ok(store) => store.job_ids().contains(&diff.job_id),
+        Err(_) => read_live(&diff).is_some(),
+    };
+    if known {
+        diff
+    } else {
+        spec.clone()
+    }
 }
 
 /// The status of every table of a set the store knows (and of each table named that it

@@ -127,6 +127,13 @@ fn auto_mode_syncs_a_table_without_the_cursor_column_by_diff_and_says_so() {
         stdout(&out)
     );
     assert_tables_equal(&src, &dst, "codes", "code");
+    // status with the same arguments finds the job auto made a diff job.
+    let status = job.status();
+    assert_eq!(status["diff_pass"]["rows_deleted"], 1, "{status}");
+    assert!(
+        status["job"].as_str().unwrap().ends_with("by diff"),
+        "{status}"
+    );
 }
 
 #[test]

@@ -68,18 +68,14 @@ fn continuous_with_deletes_under_a_writer_deleting_and_reinserting_keys_ends_exa
     ]);
     let child = job.spawn("continuous", &[], &[]);
     // Deletes a few keys, puts some back with a new cursor (like updated = now()), updates.
-    let writer = crate::harness::writer::start(&src, 0u64, |c, rounds| {
-        c.batch_execute(
-            "WITH gone AS (DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20) RETURNING *)
+    let writer = crate::harness::writer::repeating(
+        &src,
+        "WITH gone AS (DELETE FROM transactions WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20) RETURNING *)
              INSERT INTO transactions SELECT id, user_id, created, (SELECT max(updated) FROM transactions) + 1, NULL, amount, 'BACK'
              FROM gone WHERE random() < 0.5;
              UPDATE transactions SET updated = (SELECT max(updated) FROM transactions) + 1, amount = amount + 1
              WHERE id IN (SELECT id FROM transactions TABLESAMPLE SYSTEM (1) LIMIT 20);",
-        )
-        .unwrap();
-        *rounds += 1;
-        std::thread::sleep(Duration::from_millis(20));
-    });
+    );
     std::thread::sleep(Duration::from_secs(5));
     assert!(writer.stop() > 10, "the writer hardly ran");
     crate::harness::bin::sigint(child);

@@ -196,17 +196,13 @@ fn continuous_diff_under_a_writer_ends_exact_after_one_more_pass() {
         Pgsync::new(&src.url(), &dst.url(), "items").with(&["--mode", "diff", "--delay", "0"]);
     let child = job.spawn("continuous", &[], &[]);
     // Deletes keys and puts some back with other contents, updates, inserts new keys.
-    let writer = crate::harness::writer::start(&src, 0u64, |c, rounds| {
-        c.batch_execute(
-            "WITH gone AS (DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 10) RETURNING *)
+    let writer = crate::harness::writer::repeating(
+        &src,
+        "WITH gone AS (DELETE FROM items WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 10) RETURNING *)
              INSERT INTO items SELECT id, 'back', qty + 1 FROM gone WHERE random() < 0.5;
              UPDATE items SET qty = qty + 1 WHERE id IN (SELECT id FROM items TABLESAMPLE SYSTEM (1) LIMIT 10);
              INSERT INTO items SELECT max(id) + 1, 'appended', 0 FROM items;",
-        )
-        .unwrap();
-        *rounds += 1;
-        std::thread::sleep(Duration::from_millis(20));
-    });
+    );
     std::thread::sleep(Duration::from_secs(5));
     assert!(writer.stop() > 10, "the writer hardly ran");
     crate::harness::bin::sigint(child);

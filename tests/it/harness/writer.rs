@@ -34,6 +34,15 @@ pub fn start<T: Send + 'static>(
     Writer { stop, handle }
 }
 
+/// Runs `sql` on `db` every ~20 ms until stopped; gathers the rounds run.
+pub fn repeating(db: &TestDb, sql: &'static str) -> Writer<u64> {
+    start(db, 0u64, move |c, rounds| {
+        c.batch_execute(sql).unwrap();
+        *rounds += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    })
+}
+
 impl<T> Writer<T> {
     /// Stops after the current step; what the steps gathered.
     pub fn stop(self) -> T {

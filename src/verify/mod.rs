@@ -32,8 +32,8 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-/// Count and exact hash sum per (window, 0): the scan's rows as they come.
-pub type Sums = HashMap<(i64, i32), (i64, i128)>;
+/// Count and exact hash sum per window.
+pub type Sums = HashMap<i64, (i64, i128)>;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -149,12 +149,11 @@ pub fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) ->
 
 /// The windows whose count or sum differ, and the rows counted on each side.
 fn compare_windows(checks: &Checksums<'_>, s: &Sums, d: &Sums) -> (Vec<WindowDiff>, i64, i64) {
-    let (ws, wd) = (per_window(s), per_window(d));
-    let windows: BTreeSet<i64> = ws.keys().chain(wd.keys()).copied().collect();
+    let windows: BTreeSet<i64> = s.keys().chain(d.keys()).copied().collect();
     let mut differing = Vec::new();
     for w in &windows {
-        let (sc, ss) = ws.get(w).copied().unwrap_or_default();
-        let (dc, ds) = wd.get(w).copied().unwrap_or_default();
+        let (sc, ss) = s.get(w).copied().unwrap_or_default();
+        let (dc, ds) = d.get(w).copied().unwrap_or_default();
         if sc == dc && ss == ds {
             continue;
         }
@@ -167,19 +166,8 @@ fn compare_windows(checks: &Checksums<'_>, s: &Sums, d: &Sums) -> (Vec<WindowDif
             dest_rows: dc,
         });
     }
-    let count = |m: &HashMap<i64, (i64, i128)>| m.values().map(|(c, _)| c).sum();
-    (differing, count(&ws), count(&wd))
-}
-
-/// The sums of each window, its buckets added up.
-fn per_window(sums: &Sums) -> HashMap<i64, (i64, i128)> {
-    let mut out: HashMap<i64, (i64, i128)> = HashMap::new();
-    for ((w, _), (c, h)) in sums {
-        let e = out.entry(*w).or_default();
-        e.0 += c;
-        e.1 += h;
-    }
-    out
+    let count = |m: &Sums| m.values().map(|(c, _)| c).sum();
+    (differing, count(s), count(d))
 }
 
 /// The record hash when the column types allow it and both servers can hash a row of them;

@@ -45,8 +45,8 @@ pub fn scan(
     let mut from = 0;
     loop {
         let to = (from + chunk_blocks < blocks).then_some(from + chunk_blocks);
-        for (wb, (c, h)) in read(client, side, &checks.windows_in_blocks_sql(from, to))? {
-            let e = total.entry(wb).or_insert((0, 0));
+        for (w, (c, h)) in read(client, side, &checks.windows_in_blocks_sql(from, to))? {
+            let e = total.entry(w).or_insert((0, 0));
             e.0 += c;
             e.1 += h;
         }
@@ -78,14 +78,14 @@ pub fn heap_blocks(
     Ok((tid_ranges, blocks.max(0) as u64))
 }
 
-/// One statement's `(window, bucket) → (count, sum)`.
+/// One statement's `window → (count, sum)`.
 fn read(client: &mut postgres::Client, side: Side, sql: &str) -> Result<Sums, Error> {
     let rows = client
         .query_typed(sql, &[])
         .on(side, "computing window checksums")?;
     rows.iter()
         .map(|r| {
-            let sum: String = r.get(3);
+            let sum: String = r.get(2);
             let sum = sum.parse::<i128>().map_err(|_| {
                 crate::db::DbError::other(
                     side,
@@ -95,7 +95,7 @@ fn read(client: &mut postgres::Client, side: Side, sql: &str) -> Result<Sums, Er
                 )
             })?;
             let window = i64::from(r.get::<_, i32>(0));
-            Ok(((window, r.get::<_, i32>(1)), (r.get::<_, i64>(2), sum)))
+            Ok((window, (r.get::<_, i64>(1), sum)))
         })
         .collect()
 }

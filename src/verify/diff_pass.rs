@@ -1,7 +1,8 @@
 //! A diff pass (`--mode diff`): sync without trusting a cursor. Both tables are compared
 //! as `verify --all` compares them — count and hash sum per key window on both servers at
-//! once, the differing windows drilled down to keys — and each differing window is applied
-//! in one destination transaction: the source's current version of its missing and
+//! once, the differing windows drilled down to keys — and the differing windows are applied
+//! in key order, consecutive ones batched up to ~1,000 keys, each batch in one destination
+//! transaction: the source's current version of its missing and
 //! different rows (COPY by key → staging → the sync's upsert, which leaves equal rows
 //! untouched, so triggers fire once per real change), and the deletion of its rows whose
 //! key the source still lacks when the window is applied.
@@ -98,15 +99,15 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
         &db.shape,
         &catalog::columns_without_equality(&mut dst, &db.shape),
     );
-    for window in work.values() {
+    for (windows, batch) in batches(work) {
         if crate::runtime::shutdown::requested() {
             return Ok(None);
         }
-        let Some(applied) = apply(&mut src, &mut dst, &db, &upsert_sql, window)? else {
+        let Some(applied) = apply(&mut src, &mut dst, &db, &upsert_sql, &batch)? else {
             return Ok(None);
         };
         let r = &mut summary.record;
-        r.windows_applied += 1;
+        r.windows_applied += windows;
         r.rows_written += applied.written;
         r.rows_deleted += applied.deleted;
         r.recorded_unix = crate::runtime::output::unix_now();
@@ -147,15 +148,35 @@ fn by_window(diffs: &[RowDiff]) -> BTreeMap<i64, WindowWork> {
     work
 }
 
-/// What applying one window changed.
+/// Consecutive differing windows (in key order) gathered until a batch holds
+/// `KEYS_PER_STATEMENT` keys or more: each batch is one destination transaction, with the
+/// number of windows it holds. One transaction a window cost 0.9 s for 100 windows at 2M
+/// rows; a batch is still a key range, so the argument for one window holds for it.
+fn batches(work: BTreeMap<i64, WindowWork>) -> Vec<(u64, WindowWork)> {
+    let mut out: Vec<(u64, WindowWork)> = Vec::new();
+    for (_, w) in work {
+        match out.last_mut() {
+            Some((n, b)) if b.copy.len() + b.gone.len() < KEYS_PER_STATEMENT => {
+                *n += 1;
+                b.copy.extend(w.copy);
+                b.gone.extend(w.gone);
+            }
+            _ => out.push((1, w)),
+        }
+    }
+    out
+}
+
+/// What applying one batch changed.
 struct Applied {
     copied: u64,
     written: u64,
     deleted: u64,
 }
 
-/// One window in one destination transaction: stage the source's rows by key, upsert them,
-/// delete the keys the source still lacks, commit. `None`: interrupted (rolled back).
+/// One batch of windows in one destination transaction: stage the source's rows by key,
+/// upsert them, delete the keys the source still lacks, commit. `None`: interrupted (rolled
+/// back).
 fn apply(
     src: &mut postgres::Client,
     dst: &mut postgres::Client,
@@ -221,4 +242,35 @@ fn still_absent(
         absent.extend(chunk.iter().filter(|k| !present.contains(*k)).cloned());
     }
     Ok(absent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_windows_are_batched_up_to_a_thousand_keys() {
+        let keys = |n: usize| vec![vec!["1".to_string()]; n];
+        let work: BTreeMap<i64, WindowWork> = [
+            (0, 600, 0),
+            (1, 300, 200),
+            (2, 10, 0),
+            (5, 999, 0),
+            (7, 1, 1),
+        ]
+        .into_iter()
+        .map(|(w, copy, gone)| {
+            let work = WindowWork {
+                copy: keys(copy),
+                gone: keys(gone),
+            };
+            (w, work)
+        })
+        .collect();
+        let sizes: Vec<(u64, usize)> = batches(work)
+            .iter()
+            .map(|(n, b)| (*n, b.copy.len() + b.gone.len()))
+            .collect();
+        assert_eq!(sizes, vec![(2, 1_100), (2, 1_009), (1, 2)]);
+    }
 }

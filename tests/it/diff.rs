@@ -159,7 +159,8 @@ fn a_diff_pass_killed_anywhere_is_finished_by_a_rerun_or_resume() {
     ] {
         let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
         items(&src, 20_000);
-        // Small windows: the kill comes after some windows and before others.
+        // Small windows, ~400 changed keys each, applied ~1,000 keys a transaction: the kill
+        // comes after some transactions and before others.
         let job = Pgsync::new(&src.url(), &dst.url(), "items").with(&[
             "--mode",
             "diff",
@@ -168,7 +169,7 @@ fn a_diff_pass_killed_anywhere_is_finished_by_a_rerun_or_resume() {
         ]);
         job.run_ok("single", &[]);
         src.exec(
-            "UPDATE items SET qty = -qty - 1 WHERE id % 100 = 1;
+            "UPDATE items SET qty = -qty - 1 WHERE id % 5 = 1;
              DELETE FROM items WHERE id % 211 = 0;",
         );
         crate::crash::kill_at(&job, failpoint);

@@ -31,9 +31,10 @@ pub fn file_args(
             continue; // [[table]] sections: table_config.rs
         }
         let id = key.replace('-', "_");
-        if !known(&id)
-            || ["source", "dest", "table", "tables", "exclude", "config"].contains(&id.as_str())
-        {
+        if id == "source" || id == "dest" {
+            continue; // SOURCE and DEST when the command line leaves them out: `source_dest`
+        }
+        if !known(&id) || ["table", "tables", "exclude", "config"].contains(&id.as_str()) {
             return Err(format!("{key:?} is not an option of `pgsync {sub}`"));
         }
         if given(&id) {
@@ -50,6 +51,40 @@ pub fn file_args(
         }
     }
     Ok(extra)
+}
+
+/// The `--config` file named on the command line (`--config F`, `--config=F`) or by
+/// `PGSYNC_CONFIG`, found before clap parses (SOURCE and DEST may come from it).
+pub fn config_path(
+    args: &[OsString],
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> Option<std::path::PathBuf> {
+    let mut args = args.iter().filter_map(|a| a.to_str());
+    while let Some(a) = args.next() {
+        if a == "--config" {
+            return args.next().map(Into::into);
+        }
+        if let Some(path) = a.strip_prefix("--config=") {
+            return Some(path.into());
+        }
+    }
+    env("PGSYNC_CONFIG").map(Into::into)
+}
+
+/// The config file's `source` and `dest` keys (both or neither), for a command line that
+/// leaves SOURCE and DEST out: a password then lives in a file, not in `ps`.
+pub fn source_dest(text: &str) -> Result<Option<(String, String)>, String> {
+    let table: toml::Table = text.parse().map_err(|e| format!("{e}"))?;
+    let text_key = |key: &str| match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("{key} must be a string, not {other}")),
+    };
+    match (text_key("source")?, text_key("dest")?) {
+        (Some(s), Some(d)) => Ok(Some((s, d))),
+        (None, None) => Ok(None),
+        _ => Err("`source` and `dest` go together".into()),
+    }
 }
 
 /// `args` with `extra` inserted right after the subcommand's name (the config file's options,
@@ -91,6 +126,20 @@ mod tests {
             .unwrap_err()
             .contains("not an option of `pgsync single`"));
         assert!(file_args("table = \"t\"", "single", known, |_| false).is_err());
+        // SOURCE and DEST are not options: `source_dest` reads them.
+        assert!(
+            file_args("source = \"a\"\ndest = \"b\"", "single", known, |_| false)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            source_dest("source = \"a\"\ndest = \"b\"").unwrap(),
+            Some(("a".into(), "b".into()))
+        );
+        assert!(source_dest("source = \"a\"")
+            .unwrap_err()
+            .contains("go together"));
+        assert_eq!(source_dest("jobs = 2").unwrap(), None);
         assert!(file_args("jobs = [1]", "single", known, |_| false)
             .unwrap_err()
             .contains("unsupported value"));

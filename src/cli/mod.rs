@@ -48,9 +48,9 @@ pub fn parse_from(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
 }
 
 /// `parse_from` with the environment as a function (tests). When SOURCE and DEST are
-/// missing and `PGSYNC_SOURCE` and `PGSYNC_DEST` are set, they stand in for them (so no
-/// connection string, password included, needs to be on the command line): `pgsync single
-/// transactions`.
+/// missing, `PGSYNC_SOURCE` and `PGSYNC_DEST`, or else the `--config` file's `source` and
+/// `dest`, stand in for them (so no connection string, password included, needs to be on
+/// the command line): `pgsync single transactions`.
 pub fn parse_with_env(
     args: Vec<std::ffi::OsString>,
     env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
@@ -58,8 +58,16 @@ pub fn parse_with_env(
     use clap::CommandFactory;
     match Cli::command().try_get_matches_from(&args) {
         Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument => {
-            let (Some(source), Some(dest)) = (env("PGSYNC_SOURCE"), env("PGSYNC_DEST")) else {
-                return Err(e);
+            let from_file = || {
+                let text = std::fs::read_to_string(config::config_path(&args, env)?).ok()?;
+                config::source_dest(&text).ok().flatten()
+            };
+            let (source, dest) = match (env("PGSYNC_SOURCE"), env("PGSYNC_DEST")) {
+                (Some(s), Some(d)) => (s, d),
+                _ => match from_file() {
+                    Some((s, d)) => (s.into(), d.into()),
+                    None => return Err(e),
+                },
             };
             let names: Vec<String> = Cli::command()
                 .get_subcommands()
@@ -225,7 +233,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args, Clone)]
 pub struct JobArgs {
     /// Source: a database name, a postgres:// URL or a conninfo string ("host=… dbname=…");
-    /// with PGSYNC_SOURCE and PGSYNC_DEST set, both may be left out.
+    /// with PGSYNC_SOURCE and PGSYNC_DEST set (or `source` and `dest` in --config), both may be left out.
     #[arg(value_name = "SOURCE")]
     pub source: String,
     /// Destination: a database name, a postgres:// URL or a conninfo string.

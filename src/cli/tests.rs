@@ -1,4 +1,5 @@
-//! SOURCE and DEST from the environment, and the command line's precedence.
+//! SOURCE and DEST from the environment or the config file, and the command line's
+//! precedence.
 
 use super::*;
 use std::ffi::OsString;
@@ -47,4 +48,42 @@ fn the_command_line_wins_and_both_variables_are_needed() {
     assert_eq!((args.source.as_str(), args.dest.as_str()), ("a", "b"));
     let one = parse(&["pgsync", "single", "t"], &BOTH[..1]).unwrap_err();
     assert_eq!(one.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+}
+
+#[test]
+fn source_and_dest_come_from_the_config_file_after_the_environment() {
+    let path = std::env::temp_dir().join(format!("pgsync-cli-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "source = \"host=a dbname=s\"\ndest = \"host=b dbname=d\"\njobs = 2\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let args = job(parse(&["pgsync", "single", "--config", config, "t"], &[]).unwrap());
+    assert_eq!(
+        (args.source.as_str(), args.dest.as_str()),
+        ("host=a dbname=s", "host=b dbname=d")
+    );
+    assert_eq!(args.jobs, 2);
+    // The environment wins over the file, the command line over both.
+    let args = job(parse(
+        &["pgsync", "single", "t"],
+        &[BOTH[0], BOTH[1], ("PGSYNC_CONFIG", config)],
+    )
+    .unwrap());
+    assert_eq!(args.source, "host=src dbname=shop");
+    let args = job(parse(
+        &[
+            "pgsync",
+            "single",
+            &format!("--config={config}"),
+            "x",
+            "y",
+            "t",
+        ],
+        &[],
+    )
+    .unwrap());
+    assert_eq!((args.source.as_str(), args.dest.as_str()), ("x", "y"));
+    std::fs::remove_file(&path).unwrap();
 }

@@ -323,7 +323,8 @@ impl Job {
         }
     }
 
-    /// Connects and validates both tables, then opens the state (the tables decide a `--mode auto` job's identity). Writes nothing to either database.
+    /// Connects and validates both tables, then opens the state (the tables decide a
+    /// `--mode auto` job's identity). Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
         let databases = Databases::open(&spec)?;
         // The state after the tables: `--mode auto` decides the job's identity there.

@@ -1,5 +1,5 @@
 //! The diff pass's record (`--mode diff`): written after the comparison and after each
-//! applied window, so `status` shows how far a running or interrupted diff pass got.
+//! applied batch of windows, so `status` shows how far a running or interrupted diff pass got.
 
 use super::keys::DIFF_PASS;
 use super::records::DiffRecord;

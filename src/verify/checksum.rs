@@ -156,22 +156,19 @@ impl Checksums<'_> {
 
     /// Count and hash sum per window over the whole range: one scan.
     pub fn windows_sql(&self) -> String {
-        self.sums_sql("true")
+        self.sums_sql(None)
     }
 
     /// `windows_sql` restricted to heap blocks `[from, to)` (`to: None`: to the end), a TID
     /// range scan on PostgreSQL 14+: per-window sums of block ranges add up to the table's.
     pub fn windows_in_blocks_sql(&self, from: u64, to: Option<u64>) -> String {
-        self.sums_sql(&blocks_condition(from, to))
+        self.sums_sql(Some(&blocks_condition(from, to)))
     }
 
-    /// `(window, count, sum)` rows of the range's rows that meet `condition`. (Grouping by
-    /// a constant column besides the window cost ~50% more, measured on PostgreSQL 15.)
-    fn sums_sql(&self, condition: &str) -> String {
-        let condition = match condition {
-            "true" => String::new(),
-            blocks => format!("{blocks} AND "),
-        };
+    /// `(window, count, sum)` rows of the range's rows (in `blocks`, when given). (Grouping
+    /// by a constant column besides the window cost ~50% more, measured on PostgreSQL 15.)
+    fn sums_sql(&self, blocks: Option<&str>) -> String {
+        let condition = blocks.map_or(String::new(), |b| format!("{b} AND "));
         format!(
             "SELECT w, count(*), sum(h)::text FROM (SELECT {} AS w, {} AS h FROM {} a WHERE {condition}{}) x GROUP BY w",
             self.window_of(),
@@ -205,28 +202,28 @@ impl Checksums<'_> {
     /// `(bucket hash, row hash)` of every row of the given windows, as a binary COPY (no
     /// sort: the buckets are folded by pgsync, `key_buckets`).
     pub fn hashes_sql(&self, windows: &[i64]) -> String {
-        format!(
-            "COPY (SELECT {}, {} FROM {} a WHERE {} AND ({})) TO STDOUT (FORMAT binary)",
-            self.bucket_hash(),
-            self.row_hash(),
+        let (bucket, row, rows) = self.hashed_rows(windows, None);
+        format!("COPY (SELECT {bucket}, {row} FROM {rows}) TO STDOUT (FORMAT binary)")
+    }
+
+    /// The bucket hash, the row hash, and `table a WHERE …` for the rows of `windows` (in
+    /// `blocks`, when given).
+    fn hashed_rows(&self, windows: &[i64], blocks: Option<&str>) -> (String, String, String) {
+        let blocks = blocks.map_or(String::new(), |b| format!("{b} AND "));
+        let rows = format!(
+            "{} a WHERE {blocks}{} AND ({})",
             self.shape.table.sql(),
             self.range_condition(),
             self.any_window(windows)
-        )
+        );
+        (self.bucket_hash(), self.row_hash(), rows)
     }
 
     /// `hashes_sql`'s pairs for the rows in heap blocks `[from, to)` (`to: None`: to the
     /// end), as one bytea of 16-byte big-endian pairs: one message for thousands of rows.
     pub fn hash_pairs_sql(&self, windows: &[i64], from: u64, to: Option<u64>) -> String {
-        let blocks = blocks_condition(from, to);
-        format!(
-            "SELECT string_agg(int8send({}) || int8send({}), ''::bytea) FROM {} a WHERE {blocks} AND {} AND ({})",
-            self.bucket_hash(),
-            self.row_hash(),
-            self.shape.table.sql(),
-            self.range_condition(),
-            self.any_window(windows)
-        )
+        let (bucket, row, rows) = self.hashed_rows(windows, Some(&blocks_condition(from, to)));
+        format!("SELECT string_agg(int8send({bucket}) || int8send({row}), ''::bytea) FROM {rows}")
     }
 
     /// The rows of the given windows whose bucket (`bucket hash & mask`) is listed, in one

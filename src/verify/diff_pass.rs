@@ -5,14 +5,14 @@
 //! transaction: the source's current version of its missing and
 //! different rows (COPY by key → staging → the sync's upsert, which leaves equal rows
 //! untouched, so triggers fire once per real change), and the deletion of its rows whose
-//! key the source still lacks when the window is applied.
+//! key the source still lacks when the batch is applied.
 //!
 //! Concurrency (docs/consistency.md, "Diff passes"): every row applied is read from the
-//! source inside the window's step, after the comparison; a row the source changes or
+//! source inside its batch's step, after the comparison; a row the source changes or
 //! deletes after that read differs at the next pass, which brings it. A key is deleted
-//! only when the source lacks it at the moment its window is applied, so a row inserted
+//! only when the source lacks it at the moment its batch is applied, so a row inserted
 //! after the comparison is never removed for long, and a deleted row is never brought back
-//! by a read older than its deletion. Applying a window twice changes nothing; a pass cut
+//! by a read older than its deletion. Applying a batch twice changes nothing; a pass cut
 //! short is finished by the next, which compares again.
 
 use super::repair::{copy_sql, delete_sql};
@@ -25,7 +25,7 @@ use crate::job::open::Databases;
 use crate::job::Job;
 use crate::runtime::failpoint;
 use crate::state::records::DiffRecord;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Rows per compared window unless `--window-size` says otherwise (the source's histogram
@@ -225,23 +225,13 @@ fn still_absent(
     db: &Databases,
     keys: &[Vec<String>],
 ) -> Result<Vec<Vec<String>>, Error> {
-    let values = super::keys::text_values(&db.ks, "a");
-    let mut absent = Vec::new();
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT {values} FROM {} a WHERE {}",
-            db.shape.table.sql(),
-            super::keys::key_in_list(&db.ks, "a", chunk)
-        );
-        let present: HashSet<Vec<String>> = src
-            .query_typed(&sql, &[])
-            .on(Side::Source, "looking up keys before deleting them")?
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect())
-            .collect();
-        absent.extend(chunk.iter().filter(|k| !present.contains(*k)).cloned());
-    }
-    Ok(absent)
+    let doing = "looking up keys before deleting them";
+    let present = super::keys::present(src, Side::Source, doing, &db.shape.table, &db.ks, keys)?;
+    Ok(keys
+        .iter()
+        .filter(|k| !present.contains(*k))
+        .cloned()
+        .collect())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 
 use super::checksum::Checksums;
 use super::key_buckets;
-use super::keys::key_in_list;
+use super::keys::present;
 use super::{joined, RowDiff, RowDiffKind};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
@@ -213,7 +213,6 @@ pub fn explain_out_of_range(
     checks: &Checksums<'_>,
     diffs: &mut [RowDiff],
 ) -> Result<(), Error> {
-    let table = checks.shape.table.sql();
     for (kind, client, side) in [
         (RowDiffKind::ExtraInDestination, &mut *src, Side::Source),
         (
@@ -227,27 +226,16 @@ pub fn explain_out_of_range(
             .filter(|d| d.kind == kind)
             .map(|d| d.key.clone())
             .collect();
-        for chunk in keys.chunks(1000) {
-            let sql = format!(
-                "SELECT {} FROM {table} a WHERE {}",
-                checks.key_text(),
-                key_in_list(checks.ks, "a", chunk)
-            );
-            let found: std::collections::HashSet<String> = client
-                .query_typed(&sql, &[])
-                .on(side, "looking up rows outside the range")?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            for d in diffs
-                .iter_mut()
-                .filter(|d| d.kind == kind && found.contains(&d.key_text))
-            {
-                d.kind = match kind {
-                    RowDiffKind::ExtraInDestination => RowDiffKind::ChangedSinceLastPass,
-                    _ => RowDiffKind::Different,
-                };
-            }
+        let doing = "looking up rows outside the range";
+        let found = present(client, side, doing, &checks.shape.table, checks.ks, &keys)?;
+        for d in diffs
+            .iter_mut()
+            .filter(|d| d.kind == kind && found.contains(&d.key))
+        {
+            d.kind = match kind {
+                RowDiffKind::ExtraInDestination => RowDiffKind::ChangedSinceLastPass,
+                _ => RowDiffKind::Different,
+            };
         }
     }
     Ok(())

@@ -1,8 +1,11 @@
 //! Keys given as text values, in SQL: typed tuples, and `IN` lists of them.
 
 use crate::catalog::join_quoted;
-use crate::db::ident::{quote, typed_literal};
+use crate::db::ident::{quote, typed_literal, QualifiedName};
+use crate::db::{PgResultExt, Side};
+use crate::error::Error;
 use crate::keyspace::KeySpace;
+use std::collections::HashSet;
 
 /// `('v1'::t1, 'v2'::t2), …` for keys given as text values.
 pub fn typed_tuples(ks: &KeySpace, keys: &[Vec<String>]) -> String {
@@ -28,6 +31,33 @@ pub fn text_values(ks: &KeySpace, alias: &str) -> String {
         .map(|(n, _)| format!("{alias}.{}::text", quote(n)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Which of `keys` the table has on this side now, as their key values (1,000 keys a
+/// statement).
+pub fn present(
+    client: &mut postgres::Client,
+    side: Side,
+    doing: &str,
+    table: &QualifiedName,
+    ks: &KeySpace,
+    keys: &[Vec<String>],
+) -> Result<HashSet<Vec<String>>, Error> {
+    let values = text_values(ks, "a");
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(1000) {
+        let sql = format!(
+            "SELECT {values} FROM {} a WHERE {}",
+            table.sql(),
+            key_in_list(ks, "a", chunk)
+        );
+        let rows = client.query_typed(&sql, &[]).on(side, doing)?;
+        found.extend(
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect()),
+        );
+    }
+    Ok(found)
 }
 
 /// `(a.k1, a.k2) IN ((v1, v2), …)` for a list of keys given as text values.

@@ -251,22 +251,16 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
         range: &range,
         row_hash,
     };
-    let mut differing_rows = Vec::new();
-    let drilling;
-    let (differing_windows, windows, source_rows, dest_rows) = if opts.skip_window_sums {
-        // Every window is drilled: the buckets count the rows.
-        let windows: Vec<i64> = (if range.nulls { -1 } else { 0 }..=cuts.len() as i64).collect();
-        drilling = Instant::now();
-        let rows = db.shape.estimated_rows.max(0.0) as u64;
-        let (sr, dr) = drill::differing_rows(
-            &mut src,
-            &mut dst,
-            &checks,
-            &windows,
-            rows,
-            &mut differing_rows,
-        )?;
-        (Vec::new(), windows, sr as i64, dr as i64)
+    // Windows to drill and their rows (for the drill-down's bucket count): every window
+    // when the window sums are skipped, else those whose sums differ.
+    let (differing_windows, windows, rows, counted) = if opts.skip_window_sums {
+        let all: Vec<i64> = (if range.nulls { -1 } else { 0 }..=cuts.len() as i64).collect();
+        (
+            Vec::new(),
+            all,
+            db.shape.estimated_rows.max(0.0) as u64,
+            None,
+        )
     } else {
         let scanning = Instant::now();
         let (s, d) = scan::both(&mut src, &mut dst, &checks, opts)?;
@@ -274,24 +268,27 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
             "verify: window checksums of both sides in {:.1} ms",
             scanning.elapsed().as_secs_f64() * 1000.0
         );
-        let (differing_windows, source_rows, dest_rows) = compare_windows(&checks, &s, &d);
-        let windows: Vec<i64> = differing_windows.iter().map(|w| w.window).collect();
-        drilling = Instant::now();
-        // Rows in the differing windows, for the drill-down's bucket count.
-        let rows: i64 = differing_windows
+        let (differing, source_rows, dest_rows) = compare_windows(&checks, &s, &d);
+        let windows: Vec<i64> = differing.iter().map(|w| w.window).collect();
+        let rows: i64 = differing
             .iter()
             .map(|w| w.source_rows.max(w.dest_rows))
             .sum();
-        drill::differing_rows(
-            &mut src,
-            &mut dst,
-            &checks,
-            &windows,
-            rows.max(0) as u64,
-            &mut differing_rows,
-        )?;
-        (differing_windows, windows, source_rows, dest_rows)
+        let counted = Some((source_rows, dest_rows));
+        (differing, windows, rows.max(0) as u64, counted)
     };
+    let mut differing_rows = Vec::new();
+    let drilling = Instant::now();
+    let drilled = drill::differing_rows(
+        &mut src,
+        &mut dst,
+        &checks,
+        &windows,
+        rows,
+        &mut differing_rows,
+    )?;
+    // Without window sums, the drill-down's buckets counted every row.
+    let (source_rows, dest_rows) = counted.unwrap_or((drilled.0 as i64, drilled.1 as i64));
     log::debug!(
         "verify: {} differing rows of {} windows named in {:.1} ms",
         differing_rows.len(),

@@ -3,9 +3,8 @@
 //! Why reading by blocks loses and duplicates nothing is in docs/consistency.md.
 
 use super::{Position, Slice, SliceKind};
-use crate::db::ident::QualifiedName;
+use crate::db::ident::{literal, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
-use postgres::types::Type;
 
 /// At most this many slices per pass.
 const MAX_SLICES: u64 = 10_000;
@@ -22,28 +21,48 @@ pub struct Heap {
     pub rows_per_block: f64,
 }
 
-/// The table's blocks now and its rows per block; `None` when TID range scans cannot read
-/// it: before PostgreSQL 14, or a table without a heap of its own (a partitioned table, an
-/// inheritance parent: their rows live in other relations, whose block numbers overlap).
-pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Option<Heap>, DbError> {
-    let doing = "measuring the table's heap";
-    let row = client
-        .query_typed_one(
-            "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
-               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid), \
-                    (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint, \
-                    c.reltuples::float8, c.relpages::bigint \
-             FROM pg_catalog.pg_class c WHERE c.oid = $1::text::regclass",
-            &[(&table.sql(), Type::TEXT)],
-        )
-        .on(Side::Source, doing)?;
-    if !row.get::<_, bool>(0) {
+/// What the catalog says of a table's heap at plan time ([`heap_sql`]'s row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeapFacts {
+    /// TID range scans can read it: PostgreSQL 14+, and a table with a heap of its own (not
+    /// a partitioned table or an inheritance parent: their rows live in other relations,
+    /// whose block numbers overlap).
+    pub scannable: bool,
+    /// Blocks in the main fork now.
+    pub blocks: i64,
+    /// Planner statistics: rows and pages at the last ANALYZE or VACUUM.
+    pub reltuples: f64,
+    /// See `reltuples`.
+    pub relpages: i64,
+}
+
+/// The statement reading a table's [`HeapFacts`] (columns `scannable, blocks, reltuples,
+/// relpages`), to be read inside the plan's statement (`keyspace::at_plan`).
+pub fn heap_sql(table: &QualifiedName) -> String {
+    format!(
+        "SELECT current_setting('server_version_num')::int >= 140000 AND c.relkind IN ('r', 'm') \
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) AS scannable, \
+                (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint AS blocks, \
+                c.reltuples::float8 AS reltuples, c.relpages::bigint AS relpages \
+         FROM pg_catalog.pg_class c WHERE c.oid = {}::regclass",
+        literal(&table.sql())
+    )
+}
+
+/// The table's blocks now and its rows per block, from its [`HeapFacts`]; `None` when TID
+/// range scans cannot read it. Without planner statistics yet, the rows per block are
+/// counted in the first blocks.
+pub fn heap(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    facts: HeapFacts,
+) -> Result<Option<Heap>, DbError> {
+    if !facts.scannable {
         return Ok(None);
     }
-    let blocks = row.get::<_, i64>(1).max(0) as u64;
-    let (reltuples, relpages): (f64, i64) = (row.get(2), row.get(3));
-    let rows_per_block = if reltuples > 0.0 && relpages > 0 {
-        reltuples / relpages as f64
+    let blocks = facts.blocks.max(0) as u64;
+    let rows_per_block = if facts.reltuples > 0.0 && facts.relpages > 0 {
+        facts.reltuples / facts.relpages as f64
     } else if blocks > 0 {
         let sample = blocks.min(SAMPLE_BLOCKS);
         let sql = format!(
@@ -52,7 +71,7 @@ pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Opti
         );
         let rows: i64 = client
             .query_typed_one(&sql, &[])
-            .on(Side::Source, doing)?
+            .on(Side::Source, "measuring the table's heap")?
             .get(0);
         rows as f64 / sample as f64
     } else {
@@ -62,6 +81,22 @@ pub fn heap(client: &mut postgres::Client, table: &QualifiedName) -> Result<Opti
         blocks,
         rows_per_block,
     }))
+}
+
+/// [`HeapFacts`] read on their own (a pass rebuilt from the receipts).
+pub fn heap_facts(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+) -> Result<HeapFacts, DbError> {
+    let row = client
+        .query_typed_one(&heap_sql(table), &[])
+        .on(Side::Source, "measuring the table's heap")?;
+    Ok(HeapFacts {
+        scannable: row.get(0),
+        blocks: row.get(1),
+        reltuples: row.get(2),
+        relpages: row.get(3),
+    })
 }
 
 /// What a block plan is cut to.

@@ -46,7 +46,7 @@ pub fn source_upper(
 /// works for ordered types without a `max` aggregate (uuid keys cut a diff job's windows).
 /// The text is named `largest`: an output column named as the cursor would make `ORDER BY`
 /// sort the text (`99` after `100`).
-fn max_cursor_sql(table: &QualifiedName, ks: &KeySpace) -> String {
+pub fn max_cursor_sql(table: &QualifiedName, ks: &KeySpace) -> String {
     let cursor = quote(&ks.cursor.0);
     let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" AND {cursor} <= {now}"));
     format!(
@@ -65,34 +65,31 @@ pub struct BeyondClock {
     pub example: String,
 }
 
-/// Rows more than a day past the clock of a time-like cursor (`None`: there are none, or
-/// the cursor is not time-like). Read with the cursor index, so cheap when they are few.
-pub fn beyond_clock(
-    client: &mut postgres::Client,
-    table: &QualifiedName,
-    ks: &KeySpace,
-) -> Result<Option<BeyondClock>, DbError> {
-    let Some(now) = clock(&ks.cursor.1) else {
-        return Ok(None);
-    };
+/// The statement counting rows more than a day past the clock of a time-like cursor —
+/// columns `rows bigint, example text` (the first one's position) — or `None` when the
+/// cursor is not time-like. Read with the cursor index, so cheap when they are few.
+pub fn beyond_clock_sql(table: &QualifiedName, ks: &KeySpace) -> Option<String> {
+    let now = clock(&ks.cursor.1)?;
     let cursor = quote(&ks.cursor.0);
     let row = std::iter::once(&ks.cursor.0)
         .chain(ks.key.iter().map(|(n, _)| n))
         .map(|n| quote(n))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "SELECT count(*), min(ROW({row})::text) FROM {} WHERE {cursor} > {now} + interval '1 day'",
+    Some(format!(
+        "SELECT count(*) AS rows, min(ROW({row})::text) AS example FROM {} WHERE {cursor} > {now} + interval '1 day'",
         table.sql()
-    );
-    let found = client
-        .query_typed_one(&sql, &[])
-        .on(Side::Source, "looking for cursors past the source's clock")?;
-    let rows: i64 = found.get(0);
-    Ok((rows > 0).then(|| BeyondClock {
-        rows,
-        example: found.get::<_, Option<String>>(1).unwrap_or_default(),
-    }))
+    ))
+}
+
+impl BeyondClock {
+    /// From [`beyond_clock_sql`]'s row: `None` when no row is past the clock.
+    pub fn from_row(rows: i64, example: Option<String>) -> Option<BeyondClock> {
+        (rows > 0).then(|| BeyondClock {
+            rows,
+            example: example.unwrap_or_default(),
+        })
+    }
 }
 
 /// Whether any source row has a NULL cursor (then the pass ends with a NULL-cursor slice).

@@ -116,31 +116,46 @@ pub fn running(client: &mut postgres::Client) -> Result<Running, DbError> {
     let rows = client
         .query_typed(RUNNING, &[])
         .on(Side::Source, "listing running source transactions")?;
-    let mut running = Running::default();
-    for r in &rows {
-        let vxid: Option<&str> = r.get(0);
-        let xid: Option<i64> = r.get(1);
-        let standby_xmin: Option<i64> = r.get(2);
-        match (vxid.and_then(vxid_token), xid, standby_xmin) {
-            (_, Some(xmax), Some(xmin)) => {
-                running.standby_xmin = Some(xmin as u64);
-                // Nothing below xmin runs; whatever runs is below xmax.
-                if xmin < xmax {
-                    running
-                        .tokens
-                        .insert(STANDBY_BARRIER | (xmax as u64 & XID_BITS));
+    Ok(Running::from_rows(
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))),
+    ))
+}
+
+/// [`RUNNING`]'s statement, to be read inside another one (`keyspace::at_plan`): columns
+/// `vxid text, xid bigint, standby_xmin bigint`.
+pub fn running_sql() -> &'static str {
+    RUNNING
+}
+
+impl Running {
+    /// Folds rows of [`RUNNING`] (`(virtualxid, xid, standby xmin)`); a row of NULLs adds
+    /// nothing.
+    pub fn from_rows<'a>(
+        rows: impl Iterator<Item = (Option<&'a str>, Option<i64>, Option<i64>)>,
+    ) -> Running {
+        let mut running = Running::default();
+        for (vxid, xid, standby_xmin) in rows {
+            match (vxid.and_then(vxid_token), xid, standby_xmin) {
+                (_, Some(xmax), Some(xmin)) => {
+                    running.standby_xmin = Some(xmin as u64);
+                    // Nothing below xmin runs; whatever runs is below xmax.
+                    if xmin < xmax {
+                        running
+                            .tokens
+                            .insert(STANDBY_BARRIER | (xmax as u64 & XID_BITS));
+                    }
                 }
+                (Some(token), _, _) => {
+                    running.tokens.insert(token);
+                }
+                (None, Some(xid), None) => {
+                    running.tokens.insert(xid as u64);
+                }
+                (None, None, _) => {}
             }
-            (Some(token), _, _) => {
-                running.tokens.insert(token);
-            }
-            (None, Some(xid), None) => {
-                running.tokens.insert(xid as u64);
-            }
-            (None, None, _) => {}
         }
+        running
     }
-    Ok(running)
 }
 
 /// Of `xip` (running when a pass was planned), those still running after waiting up to

@@ -4,6 +4,7 @@
 //! and `late_commits` query a database (the source, read-only; the destination for the
 //! fallback lower bound); the rest is pure.
 
+pub mod at_plan;
 pub mod blocks;
 pub mod bounds;
 pub mod late_commits;

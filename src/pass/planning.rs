@@ -6,7 +6,7 @@ use crate::copy;
 use crate::error::Error;
 use crate::job::Job;
 use crate::keyspace::late_commits::{self, PendingTx};
-use crate::keyspace::{self, blocks, bounds, slices, Position};
+use crate::keyspace::{self, at_plan, blocks, bounds, slices, Position};
 use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
@@ -46,16 +46,17 @@ pub(super) fn plan_new_pass(
     // An unreadable holdback is an error, never "nothing pending": its floors are what keeps
     // a late commit in reach.
     let pending = job.state.holdback()?.pending;
-    // Checked before the upper bound is read: a transaction seen finished here is visible
-    // to every window of this pass.
-    let running_before = late_commits::running(src)?;
+    // The upper bound, then (in the same statement, after its snapshot) the transactions
+    // running: keyspace/at_plan.rs.
+    let at_plan = at_plan::read(src, &spec.table, &job.ks)?;
     let floors: Vec<Position> = pending.iter().map(|p| p.floor.clone()).collect();
+    // A pending transaction seen finished here is visible to every window of this pass.
     let carried: Vec<PendingTx> = pending
         .into_iter()
-        .filter(|p| running_before.includes(p.xid))
+        .filter(|p| at_plan.running.includes(p.xid))
         .collect();
-    let upper = bounds::source_upper(src, &spec.table, &job.ks)?;
-    if let Some(beyond) = bounds::beyond_clock(src, &spec.table, &job.ks)? {
+    let upper = at_plan.upper;
+    if let Some(beyond) = at_plan.beyond {
         super::warn(
             job,
             &format!(
@@ -66,9 +67,8 @@ pub(super) fn plan_new_pass(
             ),
         );
     }
-    // Read after the upper bound: whatever runs now may commit rows behind this pass's windows.
-    let xip = late_commits::running(src)?.tokens;
-    let xip = late_commits::still_running_after(src, xip, SETTLE)?
+    // Whatever runs after the upper bound was read may commit rows behind this pass's windows.
+    let xip = late_commits::still_running_after(src, at_plan.running.tokens, SETTLE)?
         .into_iter()
         .collect();
     let lower = late_commits::earliest(src, lower, &floors, cursor_type)?;
@@ -83,7 +83,7 @@ pub(super) fn plan_new_pass(
             Some(true) => ApplyMode::Upsert,
         }
     };
-    let record = plan_pass(job, src, pass, lower, upper, apply)?;
+    let record = plan_pass(job, src, pass, lower, upper, apply, Some(at_plan.heap))?;
     Ok((
         record,
         PassSnapshot { pass, xip },
@@ -101,7 +101,7 @@ pub(super) fn plan_rebuild(
     upper: Option<String>,
     next_window: u64,
 ) -> Result<PassRecord, Error> {
-    let mut p = plan_pass(job, src, pass, from.clone(), upper, ApplyMode::Upsert)?;
+    let mut p = plan_pass(job, src, pass, from.clone(), upper, ApplyMode::Upsert, None)?;
     p.next_window = next_window;
     if p.slices.is_empty() {
         let lower = match from {
@@ -112,7 +112,7 @@ pub(super) fn plan_rebuild(
             other => other,
         };
         let upper = bounds::source_upper(src, &job.spec.table, &job.ks)?;
-        p = plan_pass(job, src, pass + 1, lower, upper, ApplyMode::Upsert)?;
+        p = plan_pass(job, src, pass + 1, lower, upper, ApplyMode::Upsert, None)?;
     }
     Ok(p)
 }
@@ -135,7 +135,8 @@ pub(super) fn holdback_after(job: &Job, pass: &PassRecord) -> Result<Holdback, S
     Ok(holdback)
 }
 
-/// Plans a pass from `lower` to `upper` (slices from planner statistics).
+/// Plans a pass from `lower` to `upper` (slices from planner statistics, or heap blocks:
+/// `heap`, read with the upper bound, or read here when `None`).
 pub(super) fn plan_pass(
     job: &Job,
     src: &mut postgres::Client,
@@ -143,6 +144,7 @@ pub(super) fn plan_pass(
     lower: Position,
     upper: Option<String>,
     apply: ApplyMode,
+    heap: Option<blocks::HeapFacts>,
 ) -> Result<PassRecord, Error> {
     let spec = &job.spec;
     // With --jobs, four slices a worker: one slow slice does not leave the others idle.
@@ -157,7 +159,13 @@ pub(super) fn plan_pass(
         _ => None,
     };
     let heap = match from_block {
-        Some(_) if spec.block_scan => blocks::heap(src, &spec.table)?,
+        Some(_) if spec.block_scan => {
+            let facts = match heap {
+                Some(facts) => facts,
+                None => blocks::heap_facts(src, &spec.table)?,
+            };
+            blocks::heap(src, &spec.table, facts)?
+        }
         _ => None,
     };
     let slices = match (from_block, heap) {

@@ -220,16 +220,21 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
         prepare_destination(job, &mut dst, ApplyMode::Upsert)?;
         return Ok(PassSummary::nothing(pass.number, continued));
     }
-    // checkpoint-protocol.md step 0: the plan is durable before any row moves.
+    // checkpoint-protocol.md step 0: the plan is durable before any row moves — flushed in
+    // the background while the destination is prepared, waited for before the workers start
+    // (the wait counts as planning).
     match &new_plan {
         Some((snapshot, holdback)) => job.state.record_plan(&pass, snapshot, holdback)?,
         None => job.state.record_pass(&pass)?,
     }
-    failpoint::hit(failpoint::AFTER_PLAN);
     timings.planning = planning.elapsed();
     let preparing = Instant::now();
     let upsert_sql = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
+    let flushing = Instant::now();
+    job.state.wait_durable()?;
+    timings.planning += flushing.elapsed();
+    failpoint::hit(failpoint::AFTER_PLAN);
     // The workers check out their own connections: these two, first (on a link with latency
     // a new connection costs several round trips).
     drop((src, dst));

@@ -349,8 +349,10 @@ impl JobState {
         self.get(keys::SNAPSHOT)
     }
 
-    /// Stores a new plan with its snapshot and the holdback left after planning, atomically,
-    /// then flushes (checkpoint-protocol.md step 0).
+    /// Stores a new plan with its snapshot and the holdback left after planning, atomically:
+    /// handed to the flusher, which writes and flushes it while the caller prepares the
+    /// destination; [`JobState::wait_durable`] before anything commits
+    /// (checkpoint-protocol.md step 0).
     pub fn record_plan(
         &self,
         pass: &PassRecord,
@@ -362,8 +364,14 @@ impl JobState {
         batch.insert(keys::PASS, codec::encode(pass));
         batch.insert(keys::SNAPSHOT, codec::encode(snapshot));
         batch.insert(keys::HOLDBACK, codec::encode(holdback));
-        self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.flush()
+        self.flusher
+            .submit(&self.tree, batch)
+            .map_err(|e| self.io(e))
+    }
+
+    /// Waits until everything handed to the flusher is written and flushed.
+    pub fn wait_durable(&self) -> Result<(), StateError> {
+        self.settle()
     }
 
     /// Records the last error (best effort, flushed).

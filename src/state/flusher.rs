@@ -2,9 +2,10 @@
 //! steps 2 and 3). A worker hands over a checkpoint's batch and goes on with its next
 //! window; this thread applies the batches in the order they came and makes them durable
 //! (fsync). At most `MAX_BEHIND` checkpoints wait at once; a worker that would go further
-//! waits. Every other read or write of the store first waits for the queue to be written
-//! (`settle`), so no one reads a state older than a checkpoint handed over, and no older
-//! batch overwrites a newer write. A failed background write is returned to the next
+//! waits. Every other read or write of a job's records first waits for that job's batches
+//! to be written (`settle_tree`; the store's own records: every batch, `settle`), so no one
+//! reads a state older than a checkpoint handed over, and no older batch overwrites a newer
+//! write — and a table of a set does not wait for the fsync of another table's checkpoint. A failed background write is returned to the next
 //! caller. Dropping the flusher writes what is left. The receipts make the lag safe: a
 //! checkpoint lost to a kill is a state behind the receipts, which reconciliation corrects.
 
@@ -32,6 +33,8 @@ struct Counts {
     queue: Vec<(sled::Tree, sled::Batch)>,
     /// Batches handed over.
     requested: u64,
+    /// Per tree (by name), the number of the last batch handed over for it.
+    last_of: std::collections::HashMap<sled::IVec, u64>,
     /// Batches applied and flushed.
     flushed: u64,
     /// A background write failed; the next caller gets it.
@@ -86,6 +89,8 @@ impl Flusher {
         }
         counts.queue.push((tree.clone(), batch));
         counts.requested += 1;
+        let number = counts.requested;
+        counts.last_of.insert(tree.name(), number);
         self.shared.changed.notify_all();
         Ok(())
     }
@@ -95,6 +100,24 @@ impl Flusher {
     pub fn settle(&self) -> Result<(), sled::Error> {
         let mut counts = self.shared.lock();
         while counts.flushed < counts.requested && counts.error.is_none() {
+            counts = self.shared.wait(counts);
+        }
+        match counts.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every batch handed over for `tree` is applied and flushed (batches for
+    /// other trees may still wait); returns the error of a background write, if one failed.
+    pub fn settle_tree(&self, tree: &sled::Tree) -> Result<(), sled::Error> {
+        let name = tree.name();
+        let mut counts = self.shared.lock();
+        loop {
+            let last = counts.last_of.get(&name).copied().unwrap_or(0);
+            if counts.flushed >= last || counts.error.is_some() {
+                break;
+            }
             counts = self.shared.wait(counts);
         }
         match counts.error.take() {
@@ -213,6 +236,35 @@ mod tests {
         flusher.hold(false);
         flusher.settle().unwrap();
         assert_eq!(value(&tree, 0), Some(MAX_BEHIND as u32));
+    }
+
+    #[test]
+    fn settling_a_tree_waits_for_its_batches_only() {
+        let (_dir, db, tree) = temp_db();
+        let other = db.open_tree("other").unwrap();
+        let flusher = Flusher::start(db);
+        flusher.hold(true);
+        flusher.submit(&other, batch(1, 1)).unwrap();
+        // Nothing of `tree` waits: no wait although `other`'s batch is held back.
+        flusher.settle_tree(&tree).unwrap();
+        assert_eq!(flusher.pending(), 1);
+        flusher.submit(&tree, batch(2, 2)).unwrap();
+        let flusher = Arc::new(flusher);
+        let waiter = {
+            let (f, t) = (Arc::clone(&flusher), tree.clone());
+            std::thread::spawn(move || {
+                f.settle_tree(&t).unwrap();
+                value(&t, 2)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            !waiter.is_finished(),
+            "settled before its batch was written"
+        );
+        flusher.hold(false);
+        assert_eq!(waiter.join().unwrap(), Some(2));
+        assert_eq!(value(&other, 1), Some(1));
     }
 
     #[test]

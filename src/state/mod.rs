@@ -212,10 +212,10 @@ impl JobState {
         }
     }
 
-    /// Waits for the checkpoints handed to the flusher to be written, so that a read sees
-    /// them and a write is not overwritten by them.
+    /// Waits for this job's checkpoints handed to the flusher to be written, so that a read
+    /// sees them and a write is not overwritten by them (other jobs' may still wait).
     fn settle(&self) -> Result<(), StateError> {
-        self.flusher.settle().map_err(|e| self.io(e))
+        self.flusher.settle_tree(&self.tree).map_err(|e| self.io(e))
     }
 
     fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StateError> {
@@ -369,7 +369,7 @@ impl JobState {
             .map_err(|e| self.io(e))
     }
 
-    /// Waits until everything handed to the flusher is written and flushed.
+    /// Waits until everything of this job handed to the flusher is written and flushed.
     pub fn wait_durable(&self) -> Result<(), StateError> {
         self.settle()
     }

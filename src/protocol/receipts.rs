@@ -200,34 +200,33 @@ impl Receipts {
             "FROM {t} r WHERE job = $1 AND pass = (SELECT max(pass) FROM {t} WHERE job = $1)"
         );
         let doing = "reading receipts";
-        // The last receipt of each slice, with the slice's count of receipts.
+        // In one statement: the last receipt of each slice, with the slice's count of
+        // receipts (`kind` 0), and the receipt with the best resume point (`kind` 1).
         let rows = client
             .query_typed(
-                &format!("SELECT DISTINCT ON (slice) to_jsonb(r)::text, count(*) OVER (PARTITION BY slice) {of_pass} ORDER BY slice, window_no DESC"),
-                &[(&job, Type::TEXT)],
-            )
-            .on(Side::Destination, doing)?;
-        let slices: Vec<Receipt> = rows
-            .iter()
-            .map(|row| parse_receipt(&row.get::<_, String>(0)))
-            .collect::<Result<_, _>>()?;
-        let windows_per_slice = slices
-            .iter()
-            .zip(&rows)
-            .map(|(r, row)| (r.slice, row.get::<_, i64>(1) as u64))
-            .collect();
-        let resume = client
-            .query_typed_opt(
                 &format!(
-                    "SELECT to_jsonb(r)::text {of_pass} AND to_jsonb(r)->'resume_rank' <> 'null' \
-                     ORDER BY (to_jsonb(r)->>'resume_rank')::bigint DESC LIMIT 1"
+                    "(SELECT DISTINCT ON (slice) 0 AS kind, to_jsonb(r)::text, count(*) OVER (PARTITION BY slice) \
+                      {of_pass} ORDER BY slice, window_no DESC) \
+                     UNION ALL \
+                     (SELECT 1, to_jsonb(r)::text, 0 {of_pass} AND to_jsonb(r)->'resume_rank' <> 'null' \
+                      ORDER BY (to_jsonb(r)->>'resume_rank')::bigint DESC LIMIT 1)"
                 ),
                 &[(&job, Type::TEXT)],
             )
-            .on(Side::Destination, doing)?
-            .map(|row| parse_receipt(&row.get::<_, String>(0)))
-            .transpose()?
-            .and_then(|r| r.resume);
+            .on(Side::Destination, doing)?;
+        let mut slices = Vec::new();
+        let mut windows_per_slice = std::collections::BTreeMap::new();
+        let mut resume = None;
+        for row in &rows {
+            let receipt = parse_receipt(&row.get::<_, String>(1))?;
+            if row.get::<_, i32>(0) == 0 {
+                windows_per_slice.insert(receipt.slice, row.get::<_, i64>(2) as u64);
+                slices.push(receipt);
+            } else {
+                resume = receipt.resume;
+            }
+        }
+        slices.sort_by_key(|r| r.slice);
         Ok(
             PassReceipts::from_slices(slices, resume).map(|p| PassReceipts {
                 windows_per_slice,

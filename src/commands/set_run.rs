@@ -84,6 +84,7 @@ impl<'s> SetRun<'s> {
             .collect();
         let progress = Arc::new(SetProgress::new(output, &estimates));
         let slots = Slots::new(self.set.base.jobs);
+        let standby_lag = crate::keyspace::bounds::standby_lag(&mut *self.source.get()?)?;
         let next = AtomicUsize::new(0);
         let outcomes: Mutex<Vec<Option<TableOutcome>>> =
             Mutex::new(members.iter().map(|_| None).collect());
@@ -99,6 +100,7 @@ impl<'s> SetRun<'s> {
                         slots: Arc::clone(&slots),
                         rank,
                         progress: Arc::clone(&progress),
+                        standby_lag,
                     };
                     let table = member.spec.table.to_string();
                     let outcome = if shutdown::requested() {

@@ -53,6 +53,8 @@ pub struct TableShare {
     pub rank: usize,
     /// The set's progress line.
     pub progress: Arc<SetProgress>,
+    /// Whether the source is a hot standby, and its replay lag: read once for the round.
+    pub standby_lag: Option<f64>,
 }
 
 /// Opens the job's state store (no database access), checking the job identity.
@@ -373,7 +375,10 @@ impl Job {
         let receipts = Receipts {
             table: spec.receipts_table.clone(),
         };
-        let standby_lag = crate::keyspace::bounds::standby_lag(&mut *source.get()?)?;
+        let standby_lag = match &share {
+            Some(share) => share.standby_lag,
+            None => crate::keyspace::bounds::standby_lag(&mut *source.get()?)?,
+        };
         if let Some(lag) = standby_lag.filter(|_| share.as_ref().is_none_or(|s| s.rank == 0)) {
             let message = format!(
                 "source: a hot standby (replay lag {lag:.1}s): the primary's transactions that had written \

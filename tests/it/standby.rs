@@ -132,3 +132,25 @@ fn a_standby_source_holds_back_a_primary_transaction_open_across_a_pass() {
     );
     assert_tables_equal(&src, &dst, "transactions", "id");
 }
+
+#[test]
+fn a_set_read_from_a_standby_warns_once_and_copies_every_table() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 3_000, 100);
+    src.exec(
+        "CREATE TABLE accounts (id int PRIMARY KEY, updated bigint NOT NULL, name text);
+         INSERT INTO accounts SELECT g, 1000 + g, 'a' || g FROM generate_series(1, 500) g;",
+    );
+    replayed(&src);
+    let mut job = Pgsync::new(&standby_url(&src), &dst.url(), "public.*");
+    job.options.retain(|o| o != "--quiet");
+    let out = job.run_ok("single", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("source: a hot standby").count(),
+        1,
+        "{stderr}"
+    );
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    assert_tables_equal(&src, &dst, "accounts", "id");
+}

@@ -85,6 +85,7 @@ mod tests {
                     type_oid: 0,
                     generation: None,
                     computed: false,
+                    collation: None,
                 })
                 .collect(),
             primary_key: pk.iter().map(|s| s.to_string()).collect(),

@@ -1,5 +1,6 @@
 //! CREATE TABLE for a missing destination, built from the source's shape: same columns,
-//! exact types, NOT NULL, generation expressions and primary key. Runs inside the caller's transaction, so a
+//! exact types, column collations other than the type's default, NOT NULL, generation
+//! expressions and primary key. Runs inside the caller's transaction, so a
 //! failure leaves nothing behind.
 
 use super::TableShape;
@@ -27,8 +28,12 @@ pub fn create_table_sql(
                 (Some(expr), true) => format!(" GENERATED ALWAYS AS ({expr}) STORED"),
                 _ => String::new(),
             };
+            let collation = c
+                .collation
+                .as_ref()
+                .map_or(String::new(), |co| format!(" COLLATE {co}"));
             format!(
-                "{} {}{}{generated}",
+                "{} {}{collation}{}{generated}",
                 quote(&c.name),
                 c.sql_type,
                 if c.not_null { " NOT NULL" } else { "" }

@@ -106,6 +106,9 @@ pub struct Column {
     pub computed: bool,
     /// Type OID (built-in types have the same OID in every database).
     pub type_oid: u32,
+    /// A collation other than its type's default, quoted (`pg_catalog."C"`): a table pgsync
+    /// creates gets it, so text sorts and compares there as on the source.
+    pub collation: Option<String>,
 }
 
 /// A table's shape.
@@ -170,9 +173,17 @@ pub fn join_quoted<'a>(names: impl Iterator<Item = &'a str>, alias: Option<&str>
 }
 
 /// The columns as the catalog query lists them: `[[name, type, not null, generated, type
-/// oid, generation expression], …]` (pure).
+/// oid, generation expression, collation], …]` (pure).
 fn parse_columns(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
-    type Row = (String, String, bool, bool, u32, Option<String>);
+    type Row = (
+        String,
+        String,
+        bool,
+        bool,
+        u32,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<Row> = match json {
         Some(text) => serde_json::from_str(text)?,
         None => Vec::new(),
@@ -180,7 +191,7 @@ fn parse_columns(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
     Ok(rows
         .into_iter()
         .map(
-            |(name, sql_type, not_null, generated, type_oid, generation)| Column {
+            |(name, sql_type, not_null, generated, type_oid, generation, collation)| Column {
                 name,
                 sql_type,
                 not_null,
@@ -188,6 +199,7 @@ fn parse_columns(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
                 type_oid,
                 generation,
                 computed: false,
+                collation,
             },
         )
         .collect())
@@ -209,7 +221,10 @@ pub fn load(
             "SELECT c.oid, c.reltuples::float8, c.relkind::text, coalesce(obj_description(c.oid, 'pg_class'), ''), \
                (SELECT json_agg(json_build_array(a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
                        a.attgenerated <> '', a.atttypid::bigint, \
-                       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END) ORDER BY a.attnum)::text \
+                       CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END, \
+                       (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_catalog.pg_collation co \
+                          JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
+                         WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation)) ORDER BY a.attnum)::text \
                 FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
                ARRAY(SELECT a.attname::text FROM pg_index i \
@@ -367,13 +382,15 @@ pub fn columns_without_equality(client: &mut postgres::Client, shape: &TableShap
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_catalog_column_list_reads_names_types_and_generation() {
+    fn the_catalog_column_list_reads_names_types_generation_and_collation() {
         let cols = super::parse_columns(Some(
-            r#"[["id", "bigint", true, false, 20, null], ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)"]]"#,
+            r#"[["id", "text", true, false, 25, null, "pg_catalog.\"C\""], ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)", null]]"#,
         ))
         .unwrap();
         assert_eq!(cols.len(), 2);
-        assert_eq!((cols[0].name.as_str(), cols[0].type_oid), ("id", 20));
+        assert_eq!((cols[0].name.as_str(), cols[0].type_oid), ("id", 25));
+        assert_eq!(cols[0].collation.as_deref(), Some("pg_catalog.\"C\""));
+        assert_eq!(cols[1].collation, None);
         assert_eq!(cols[1].name, "Total \"x\"");
         assert_eq!(cols[1].generation.as_deref(), Some("(a * 2)"));
         assert!(cols[1].generated && !cols[1].not_null);

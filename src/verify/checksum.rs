@@ -282,6 +282,7 @@ mod tests {
             generated: false,
             generation: None,
             computed: false,
+            collation: None,
             type_oid: 0,
         };
         let shape = TableShape {

@@ -292,6 +292,45 @@ fn generated_columns_are_computed_by_the_destination_never_written() {
 }
 
 #[test]
+fn a_created_destination_keeps_the_source_columns_collations() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    src.exec(
+        r#"CREATE TABLE names (code text COLLATE "C" PRIMARY KEY, updated bigint NOT NULL,
+                 label text COLLATE "POSIX", plain text);
+           CREATE INDEX ON names (updated);
+           INSERT INTO names SELECT chr(65 + g % 26) || chr(97 + g % 26) || g, g / 7, 'l' || g, 'p' || g
+             FROM generate_series(1, 3000) g;"#,
+    );
+    let job = Pgsync::new(&src.url(), &dst.url(), "names").with(&["-c", "500", "--lookback", "0"]);
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "names", "code");
+    let collations = |db: &TestDb| -> Vec<String> {
+        db.client()
+            .query(
+                "SELECT a.attname || ':' || coalesce(c.collname, '-') FROM pg_attribute a
+                   LEFT JOIN pg_collation c ON c.oid = a.attcollation AND a.attcollation <> 100
+                  WHERE a.attrelid = 'names'::regclass AND a.attnum > 0 ORDER BY a.attnum",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert_eq!(collations(&dst), collations(&src));
+    assert_eq!(
+        collations(&dst),
+        ["code:C", "updated:-", "label:POSIX", "plain:-"]
+    );
+    src.exec(
+        "UPDATE names SET label = label || 'x', updated = updated + 1000 WHERE updated % 5 = 0",
+    );
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "names", "code");
+    job.run_ok("verify", &[]);
+}
+
+#[test]
 fn a_far_future_cursor_does_not_freeze_the_job() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     src.exec(

@@ -193,40 +193,38 @@ impl Checksums<'_> {
         }
     }
 
-    /// A row's bucket hash: its key's hash with seed 1 (the drill-down's buckets are its
-    /// low bits).
-    fn bucket_hash(&self) -> String {
-        self.key_hash(1)
-    }
-
-    /// `(bucket hash, row hash)` of every row of the given windows, as a binary COPY (no
-    /// sort: the buckets are folded by pgsync, `key_buckets`).
+    /// The row hash of every row of the given windows, as a binary COPY (no sort: the
+    /// buckets are folded by pgsync, `row_buckets`).
     pub fn hashes_sql(&self, windows: &[i64]) -> String {
-        let (bucket, row, rows) = self.hashed_rows(windows, None);
-        format!("COPY (SELECT {bucket}, {row} FROM {rows}) TO STDOUT (FORMAT binary)")
+        format!(
+            "COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)",
+            self.row_hash(),
+            self.rows_of(windows, None)
+        )
     }
 
-    /// The bucket hash, the row hash, and `table a WHERE …` for the rows of `windows` (in
-    /// `blocks`, when given).
-    fn hashed_rows(&self, windows: &[i64], blocks: Option<&str>) -> (String, String, String) {
+    /// `table a WHERE …` for the rows of `windows` (in `blocks`, when given).
+    fn rows_of(&self, windows: &[i64], blocks: Option<&str>) -> String {
         let blocks = blocks.map_or(String::new(), |b| format!("{b} AND "));
-        let rows = format!(
+        format!(
             "{} a WHERE {blocks}{} AND ({})",
             self.shape.table.sql(),
             self.range_condition(),
             self.any_window(windows)
-        );
-        (self.bucket_hash(), self.row_hash(), rows)
+        )
     }
 
-    /// `hashes_sql`'s pairs for the rows in heap blocks `[from, to)` (`to: None`: to the
-    /// end), as one bytea of 16-byte big-endian pairs: one message for thousands of rows.
-    pub fn hash_pairs_sql(&self, windows: &[i64], from: u64, to: Option<u64>) -> String {
-        let (bucket, row, rows) = self.hashed_rows(windows, Some(&blocks_condition(from, to)));
-        format!("SELECT string_agg(int8send({bucket}) || int8send({row}), ''::bytea) FROM {rows}")
+    /// `hashes_sql`'s row hashes for the rows in heap blocks `[from, to)` (`to: None`: to
+    /// the end), as one bytea of 8-byte big-endian hashes: one message for thousands of rows.
+    pub fn row_hashes_sql(&self, windows: &[i64], from: u64, to: Option<u64>) -> String {
+        format!(
+            "SELECT string_agg(int8send({}), ''::bytea) FROM {}",
+            self.row_hash(),
+            self.rows_of(windows, Some(&blocks_condition(from, to)))
+        )
     }
 
-    /// The rows of the given windows whose bucket (`bucket hash & mask`) is listed, in one
+    /// The rows of the given windows whose bucket (`row hash & mask`) is listed, in one
     /// statement, ordered so that both sides can be merged as streams: `(hash of the key,
     /// key text COLLATE "C", key values, row hash, window)`, by the first two. Byte order of
     /// the key text (collation C) and the 64-bit key hash compare the same in Rust as on the
@@ -238,17 +236,14 @@ impl Checksums<'_> {
             .collect::<Vec<_>>()
             .join(",");
         let key_text = self.key_text();
+        let row_hash = self.row_hash();
         format!(
-            "SELECT {}, ({key_text}) COLLATE \"C\", ARRAY[{}], {}, ({})::bigint \
-             FROM {} a WHERE {} AND ({}) AND ({} & {mask}) = ANY('{{{list}}}'::bigint[]) ORDER BY 1, 2",
+            "SELECT {}, ({key_text}) COLLATE \"C\", ARRAY[{}], {row_hash}, ({})::bigint \
+             FROM {} AND ({row_hash} & {mask}) = ANY('{{{list}}}'::bigint[]) ORDER BY 1, 2",
             self.key_hash(0),
             self.key_values(),
-            self.row_hash(),
             self.window_of(),
-            self.shape.table.sql(),
-            self.range_condition(),
-            self.any_window(windows),
-            self.bucket_hash(),
+            self.rows_of(windows, None),
         )
     }
 
@@ -349,7 +344,7 @@ mod tests {
         );
         assert!(
             rows.contains(
-                r#"AND (hashtextextended(ROW(a."id")::text, 1) & 1023) = ANY('{7,9}'::bigint[])"#
+                r#"AND (hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) & 1023) = ANY('{7,9}'::bigint[])"#
             ),
             "{rows}"
         );
@@ -361,7 +356,7 @@ mod tests {
         let hashes = c.hashes_sql(&[0, 1, 2]);
         assert_eq!(
             hashes,
-            r#"COPY (SELECT hashtextextended(ROW(a."id")::text, 1), hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) FROM "public"."t" a WHERE a."updated" <= '99'::bigint AND ((a."updated" IS NOT NULL))) TO STDOUT (FORMAT binary)"#
+            r#"COPY (SELECT hashtextextended(ROW(a."id", a."updated", a."v")::text, 0) FROM "public"."t" a WHERE a."updated" <= '99'::bigint AND ((a."updated" IS NOT NULL))) TO STDOUT (FORMAT binary)"#
         );
         assert!(c
             .hashes_sql(&[1, 2])

@@ -3,8 +3,8 @@
 //! the cursor a window's rows lie all over the table, so a statement per window would read
 //! the table once per window:
 //!
-//! 1. `(key hash, row hash)` of the differing windows' rows, streamed unsorted and folded
-//!    into fine buckets by the key hash (`key_buckets.rs`: ~4 rows a bucket, at most 2^20
+//! 1. the row hash of each of the differing windows' rows, streamed unsorted and folded
+//!    into fine buckets by the hash (`row_buckets.rs`: ~4 rows a bucket, at most 2^20
 //!    buckets);
 //! 2. the rows of the differing buckets only, as (hash of the key, key text, key values, row
 //!    hash, window), ordered by the first two on each server; the two streams are merged
@@ -14,8 +14,8 @@
 //!    the server.
 
 use super::checksum::Checksums;
-use super::key_buckets;
 use super::keys::present;
+use super::row_buckets;
 use super::{joined, RowDiff, RowDiffKind};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
@@ -58,15 +58,15 @@ pub fn differing_rows(
         return Ok((0, 0));
     }
     let started = std::time::Instant::now();
-    let count = key_buckets::bucket_count(rows);
+    let count = row_buckets::bucket_count(rows);
     let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| key_buckets::read(src, Side::Source, checks, windows, count));
-        let b = key_buckets::read(dst, Side::Destination, checks, windows, count);
+        let a = scope.spawn(|| row_buckets::read(src, Side::Source, checks, windows, count));
+        let b = row_buckets::read(dst, Side::Destination, checks, windows, count);
         (joined(a), b)
     });
     let (s, d) = (s?, d?);
     let totals = (s.rows(), d.rows());
-    let buckets = key_buckets::differing(&s, &d);
+    let buckets = row_buckets::differing(&s, &d);
     log::debug!(
         "drill-down: {} of {count} buckets of {} windows differ, found in {:.1} ms",
         buckets.len(),

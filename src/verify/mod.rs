@@ -11,11 +11,11 @@ pub mod checksum;
 pub mod deletes;
 pub mod diff_pass;
 pub mod drill;
-pub mod key_buckets;
 pub mod keys;
 pub mod ranges;
 pub mod repair;
 pub mod report;
+pub mod row_buckets;
 pub mod scan;
 
 use crate::catalog::CatalogError;

@@ -1,11 +1,16 @@
-//! The first step of the drill-down: each side sends `(key hash, row hash)` of the
-//! differing windows' rows (16 bytes a row, no sort on the server: on PostgreSQL 14+ a bytea
-//! of the pairs per chunk of heap blocks, one message for thousands of rows; older servers a
-//! binary COPY, one message a row), and pgsync folds them into fine buckets by the key hash's low bits — a count and an XOR of row
-//! hashes per bucket, a fixed array whatever the table's size. The buckets whose count or
-//! XOR differ between the sides hold every differing row (a row missing on one side, or
-//! with other contents, changes its bucket's count or XOR; keys are unique, so no two rows
-//! of one side cancel out), and only their rows are read again, by key.
+//! The first step of the drill-down: each side sends the row hash of each of the differing
+//! windows' rows (8 bytes a row, one hash computed a row as the window sums do, no sort on
+//! the server: on PostgreSQL 14+ a bytea of hashes per chunk of heap blocks, one message for
+//! thousands of rows; older servers a binary COPY, one message a row), and pgsync folds them
+//! into fine buckets by the hash's low bits — a count and an XOR of the hashes per bucket, a
+//! fixed array whatever the table's size. A row equal on both sides has the same hash, so
+//! lands in the same bucket on both; a row missing on one side changes its bucket's count,
+//! and a row with other contents changes two buckets (its old hash's on one side, its new
+//! hash's on the other); keys are unique, so no two rows of one side cancel out. The
+//! buckets whose count or XOR differ hold every differing row's version on each side, and
+//! only their rows are read again (`rows_in_buckets_sql`) and merged by key.
+//! (Bucketing by the key's hash instead costs a second hash a row and 16 bytes: 1.4× the
+//! time of this step, docs/performance.md.)
 
 use super::checksum::Checksums;
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
@@ -29,7 +34,7 @@ pub fn bucket_count(rows: u64) -> u64 {
         .clamp(MIN_BUCKETS, MAX_BUCKETS)
 }
 
-/// The buckets (as `key hash & (count - 1)`) whose rows differ between the two sides.
+/// The buckets (as `row hash & (count - 1)`) whose rows differ between the two sides.
 pub fn differing(s: &Buckets, d: &Buckets) -> Vec<i64> {
     (0..s.counts.len())
         .filter(|&i| s.counts[i] != d.counts[i] || s.xors[i] != d.xors[i])
@@ -37,11 +42,11 @@ pub fn differing(s: &Buckets, d: &Buckets) -> Vec<i64> {
         .collect()
 }
 
-/// Blocks per statement on PostgreSQL 14+ (~60k rows of a table like the benchmark's, ~1 MB
-/// of pairs).
+/// Blocks per statement on PostgreSQL 14+ (~60k rows of a table like the benchmark's,
+/// ~0.5 MB of hashes).
 const CHUNK_BLOCKS: u64 = 1_024;
 
-const DOING: &str = "reading the key and row hashes of differing windows";
+const DOING: &str = "reading the row hashes of differing windows";
 
 /// One side's buckets for the rows of `windows`.
 pub fn read(
@@ -64,14 +69,12 @@ pub fn read(
     loop {
         // The last chunk is open-ended: rows in blocks added meanwhile are not missed.
         let to = (from + CHUNK_BLOCKS < blocks).then_some(from + CHUNK_BLOCKS);
-        let pairs: Option<Vec<u8>> = client
-            .query_typed_one(&checks.hash_pairs_sql(windows, from, to), &[])
+        let hashes: Option<Vec<u8>> = client
+            .query_typed_one(&checks.row_hashes_sql(windows, from, to), &[])
             .on(side, DOING)?
             .get(0);
-        for pair in pairs.unwrap_or_default().chunks_exact(16) {
-            let half =
-                |at: usize| u64::from_be_bytes(pair[at..at + 8].try_into().expect("8 bytes"));
-            buckets.add(half(0), half(8));
+        for hash in hashes.unwrap_or_default().chunks_exact(8) {
+            buckets.add(u64::from_be_bytes(hash.try_into().expect("8 bytes")));
         }
         match to {
             Some(t) => from = t,
@@ -86,14 +89,14 @@ impl Buckets {
         self.counts.iter().map(|&c| u64::from(c)).sum()
     }
 
-    fn add(&mut self, key_hash: u64, row_hash: u64) {
-        let i = (key_hash & (self.counts.len() as u64 - 1)) as usize;
+    fn add(&mut self, row_hash: u64) {
+        let i = (row_hash & (self.counts.len() as u64 - 1)) as usize;
         self.counts[i] += 1;
         self.xors[i] ^= row_hash;
     }
 }
 
-/// Folds a `COPY (SELECT key_hash, row_hash …) TO STDOUT (FORMAT binary)` into `buckets`.
+/// Folds a `COPY (SELECT row_hash …) TO STDOUT (FORMAT binary)` into `buckets`.
 fn read_copy(
     client: &mut postgres::Client,
     side: Side,
@@ -114,7 +117,7 @@ enum Folding {
     Bad(String),
 }
 
-/// Folds a binary COPY stream of two int8 columns into `buckets` (pure over `input`).
+/// Folds a binary COPY stream of one int8 column into `buckets` (pure over `input`).
 fn fold_copy(mut input: impl Read, buckets: &mut Buckets) -> Result<(), Folding> {
     let mut header = [0u8; 19];
     input.read_exact(&mut header).map_err(Folding::Io)?;
@@ -127,25 +130,22 @@ fn fold_copy(mut input: impl Read, buckets: &mut Buckets) -> Result<(), Folding>
         &mut std::io::sink(),
     )
     .map_err(Folding::Io)?;
-    let mut tuple = [0u8; 26];
+    let mut tuple = [0u8; 14];
     loop {
         input.read_exact(&mut tuple[..2]).map_err(Folding::Io)?;
         match i16::from_be_bytes([tuple[0], tuple[1]]) {
             -1 => return Ok(()),
-            2 => {}
-            n => return Err(Folding::Bad(format!("a row of {n} fields, not 2"))),
+            1 => {}
+            n => return Err(Folding::Bad(format!("a row of {n} fields, not 1"))),
         }
         input.read_exact(&mut tuple[2..]).map_err(Folding::Io)?;
-        let field = |at: usize| -> Result<u64, Folding> {
-            let len = i32::from_be_bytes(tuple[at..at + 4].try_into().expect("4 bytes"));
-            if len != 8 {
-                return Err(Folding::Bad(format!("a hash of {len} bytes, not 8")));
-            }
-            Ok(u64::from_be_bytes(
-                tuple[at + 4..at + 12].try_into().expect("8 bytes"),
-            ))
-        };
-        buckets.add(field(2)?, field(14)?);
+        let len = i32::from_be_bytes(tuple[2..6].try_into().expect("4 bytes"));
+        if len != 8 {
+            return Err(Folding::Bad(format!("a hash of {len} bytes, not 8")));
+        }
+        buckets.add(u64::from_be_bytes(
+            tuple[6..14].try_into().expect("8 bytes"),
+        ));
     }
 }
 
@@ -175,12 +175,10 @@ mod tests {
         stream.extend_from_slice(&0u32.to_be_bytes());
         stream.extend_from_slice(&2u32.to_be_bytes());
         stream.extend_from_slice(b"xx"); // a header extension, skipped
-        for (key, row) in [(5u64, 1u64), (1029, 2), (6, 4)] {
-            stream.extend_from_slice(&2i16.to_be_bytes());
-            for v in [key, row] {
-                stream.extend_from_slice(&8i32.to_be_bytes());
-                stream.extend_from_slice(&v.to_be_bytes());
-            }
+        for row in [5u64, 1029, 6] {
+            stream.extend_from_slice(&1i16.to_be_bytes());
+            stream.extend_from_slice(&8i32.to_be_bytes());
+            stream.extend_from_slice(&row.to_be_bytes());
         }
         stream.extend_from_slice(&(-1i16).to_be_bytes());
         let mut b = Buckets {
@@ -188,9 +186,9 @@ mod tests {
             xors: vec![0; 1024],
         };
         fold_copy(&stream[..], &mut b).unwrap();
-        // Keys 5 and 1029 share bucket 5 (1029 & 1023).
-        assert_eq!((b.counts[5], b.xors[5]), (2, 1 ^ 2));
-        assert_eq!((b.counts[6], b.xors[6]), (1, 4));
+        // Hashes 5 and 1029 share bucket 5 (1029 & 1023).
+        assert_eq!((b.counts[5], b.xors[5]), (2, 5 ^ 1029));
+        assert_eq!((b.counts[6], b.xors[6]), (1, 6));
         assert!(matches!(
             fold_copy(&stream[..30], &mut b),
             Err(Folding::Io(_))

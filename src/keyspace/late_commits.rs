@@ -2,7 +2,8 @@
 //! alone misses a row whose transaction was open while a pass read its range and committed
 //! afterwards with a cursor below the next pass's start. So:
 //!
-//! 1. when a pass is planned, after its upper bound is read, pgsync records the transactions
+//! 1. when a pass is planned, after its upper bound is read (in the same statement, after
+//!    its snapshot: `keyspace/at_plan.rs`), pgsync records the transactions
 //!    of the source table's database running at that moment — every one, written yet or not
 //!    (each holds a lock on its virtual transaction id, and on its xid once it has one:
 //!    `pg_locks`, readable by any role; `pg_current_snapshot()` does not list a running
@@ -12,9 +13,10 @@
 //!    wait, before any window reads, are dropped: every window sees their rows;
 //! 2. when the pass finishes, each of the rest becomes *pending* with a floor = the pass's
 //!    lower bound (it may have committed rows after their window was read, or may still do so);
-//! 3. the next pass checks the pending ones *before* reading its upper bound: it starts no
-//!    later than the floor of every pending transaction; finished ones (visible to all of
-//!    its windows) are dropped, running ones are kept and checked again next time;
+//! 3. the next pass checks the pending ones against the transactions listed at its plan
+//!    (before any of its windows reads): it starts no later than the floor of every pending
+//!    transaction; finished ones (visible to all of its windows) are dropped, running ones
+//!    are kept and checked again next time;
 //! 4. every lower bound taken from a watermark is moved back by `--lookback`, for clock skew
 //!    between writers that set the cursor from their clocks: a transaction that began after
 //!    the previous plan writes cursors from a clock at least that plan's max cursor.

@@ -12,11 +12,12 @@ mod diff;
 mod files;
 mod flusher;
 pub mod keys;
+mod plan;
 pub mod records;
 
 pub use files::{private_dir, private_file_options};
 use flusher::Flusher;
-use records::{Holdback, JobRecord, PassRecord, PassSnapshot, PassStats, Watermark, WindowRecord};
+use records::{Holdback, JobRecord, PassRecord, PassStats, Watermark, WindowRecord};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -337,41 +338,6 @@ impl JobState {
         }
         self.tree.apply_batch(batch).map_err(|e| self.io(e))?;
         self.flush()
-    }
-
-    /// Pending late-commit transactions.
-    pub fn holdback(&self) -> Result<Holdback, StateError> {
-        Ok(self.get(keys::HOLDBACK)?.unwrap_or_default())
-    }
-
-    /// The snapshot recorded with the current pass.
-    pub fn snapshot(&self) -> Result<Option<PassSnapshot>, StateError> {
-        self.get(keys::SNAPSHOT)
-    }
-
-    /// Stores a new plan with its snapshot and the holdback left after planning, atomically:
-    /// handed to the flusher, which writes and flushes it while the caller prepares the
-    /// destination; [`JobState::wait_durable`] before anything commits
-    /// (checkpoint-protocol.md step 0).
-    pub fn record_plan(
-        &self,
-        pass: &PassRecord,
-        snapshot: &PassSnapshot,
-        holdback: &Holdback,
-    ) -> Result<(), StateError> {
-        self.settle()?;
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::PASS, codec::encode(pass));
-        batch.insert(keys::SNAPSHOT, codec::encode(snapshot));
-        batch.insert(keys::HOLDBACK, codec::encode(holdback));
-        self.flusher
-            .submit(&self.tree, batch)
-            .map_err(|e| self.io(e))
-    }
-
-    /// Waits until everything of this job handed to the flusher is written and flushed.
-    pub fn wait_durable(&self) -> Result<(), StateError> {
-        self.settle()
     }
 
     /// Records the last error (best effort, flushed).

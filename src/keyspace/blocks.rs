@@ -83,14 +83,16 @@ pub fn heap(
     }))
 }
 
-/// [`HeapFacts`] read on their own (a pass rebuilt from the receipts).
+/// [`HeapFacts`] read on their own (a pass rebuilt from the receipts; `verify`'s chunks of
+/// blocks, on either side).
 pub fn heap_facts(
     client: &mut postgres::Client,
+    side: Side,
     table: &QualifiedName,
 ) -> Result<HeapFacts, DbError> {
     let row = client
         .query_typed_one(&heap_sql(table), &[])
-        .on(Side::Source, "measuring the table's heap")?;
+        .on(side, "measuring the table's heap")?;
     Ok(HeapFacts {
         scannable: row.get(0),
         blocks: row.get(1),

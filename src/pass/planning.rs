@@ -162,7 +162,7 @@ pub(super) fn plan_pass(
         Some(_) if spec.block_scan => {
             let facts = match heap {
                 Some(facts) => facts,
-                None => blocks::heap_facts(src, &spec.table)?,
+                None => blocks::heap_facts(src, crate::db::Side::Source, &spec.table)?,
             };
             blocks::heap(src, &spec.table, facts)?
         }

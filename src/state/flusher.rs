@@ -98,26 +98,21 @@ impl Flusher {
     /// Waits until every batch handed over is applied and flushed; returns the error of a
     /// background write, if one failed.
     pub fn settle(&self) -> Result<(), sled::Error> {
-        let mut counts = self.shared.lock();
-        while counts.flushed < counts.requested && counts.error.is_none() {
-            counts = self.shared.wait(counts);
-        }
-        match counts.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.wait_for(|counts| counts.requested)
     }
 
     /// Waits until every batch handed over for `tree` is applied and flushed (batches for
     /// other trees may still wait); returns the error of a background write, if one failed.
     pub fn settle_tree(&self, tree: &sled::Tree) -> Result<(), sled::Error> {
         let name = tree.name();
+        self.wait_for(|counts| counts.last_of.get(&name).copied().unwrap_or(0))
+    }
+
+    /// Waits until the batches up to number `last(counts)` are flushed, or a background
+    /// write failed (its error is returned, once).
+    fn wait_for(&self, last: impl Fn(&Counts) -> u64) -> Result<(), sled::Error> {
         let mut counts = self.shared.lock();
-        loop {
-            let last = counts.last_of.get(&name).copied().unwrap_or(0);
-            if counts.flushed >= last || counts.error.is_some() {
-                break;
-            }
+        while counts.flushed < last(&counts) && counts.error.is_none() {
             counts = self.shared.wait(counts);
         }
         match counts.error.take() {

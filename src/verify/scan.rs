@@ -10,7 +10,6 @@ use super::checksum::Checksums;
 use super::Sums;
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use postgres::types::Type;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -60,22 +59,15 @@ pub fn scan(
     }
 }
 
-/// Whether the server scans TID ranges (PostgreSQL 14+), and the table's heap blocks on
-/// this side.
+/// Whether this side can read the table by TID ranges (PostgreSQL 14+, a heap of its own:
+/// `keyspace::blocks::HeapFacts`), and its heap blocks there.
 pub fn heap_blocks(
     client: &mut postgres::Client,
     side: Side,
     checks: &Checksums<'_>,
 ) -> Result<(bool, u64), Error> {
-    let row = client
-        .query_typed_one(
-            "SELECT current_setting('server_version_num')::int >= 140000, \
-                    pg_relation_size($1::text::regclass) / current_setting('block_size')::bigint",
-            &[(&checks.shape.table.sql(), Type::TEXT)],
-        )
-        .on(side, "reading the table's size")?;
-    let (tid_ranges, blocks): (bool, i64) = (row.get(0), row.get(1));
-    Ok((tid_ranges, blocks.max(0) as u64))
+    let facts = crate::keyspace::blocks::heap_facts(client, side, &checks.shape.table)?;
+    Ok((facts.scannable, facts.blocks.max(0) as u64))
 }
 
 /// One statement's `window → (count, sum)`.

@@ -2,8 +2,9 @@
 //! whose `PGSYNC_FAILPOINT` is `name` (or `name@N` for the N-th hit) announces
 //! `pgsync-failpoint: name` on stderr at that point and stops there, so the test can send it
 //! a real SIGKILL at an exact protocol step; `name:panic` (or `name@N:panic`) panics there
-//! instead, to test how a thread's panic is reported. Without the feature every call is a
-//! no-op.
+//! instead, to test how a thread's panic is reported; `name:pause` waits there until the
+//! file `PGSYNC_FAILPOINT_CONTINUE` names exists, then goes on, so that the test can change
+//! a database at that step. Without the feature every call is a no-op.
 
 /// Inside the window transaction, rows and receipt written, before COMMIT.
 pub const BEFORE_DEST_COMMIT: &str = "before_dest_commit";
@@ -19,6 +20,8 @@ pub const AFTER_PLAN: &str = "after_plan";
 pub const DIFF_BEFORE_COMMIT: &str = "diff_before_commit";
 /// A diff pass's window committed, its record not yet written.
 pub const DIFF_AFTER_COMMIT: &str = "diff_after_commit";
+/// Drill-down: the differing buckets known, their rows not yet read.
+pub const DRILL_AFTER_HASHES: &str = "drill_after_hashes";
 
 /// Stops here when the failpoint is armed (feature `failpoints` only).
 #[cfg(feature = "failpoints")]
@@ -29,9 +32,9 @@ pub fn hit(name: &str) {
     let Ok(armed) = std::env::var("PGSYNC_FAILPOINT") else {
         return;
     };
-    let (armed, panic) = match armed.strip_suffix(":panic") {
-        Some(rest) => (rest.to_string(), true),
-        None => (armed, false),
+    let (armed, action) = match armed.split_once(':') {
+        Some((rest, action)) => (rest.to_string(), action.to_string()),
+        None => (armed, String::new()),
     };
     let (armed_name, nth) = match armed.split_once('@') {
         Some((n, k)) => (n.to_string(), k.parse::<u64>().unwrap_or(1)),
@@ -40,13 +43,20 @@ pub fn hit(name: &str) {
     if armed_name != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != nth {
         return;
     }
-    if panic {
+    if action == "panic" {
         panic!("failpoint {name}");
     }
     let _ = writeln!(std::io::stderr(), "pgsync-failpoint: {name}");
     let _ = std::io::stderr().flush();
+    let go_on = std::env::var_os("PGSYNC_FAILPOINT_CONTINUE").filter(|_| action == "pause");
     loop {
-        std::thread::sleep(std::time::Duration::from_secs(1));
+        if go_on
+            .as_ref()
+            .is_some_and(|f| std::path::Path::new(f).exists())
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -9,7 +9,7 @@
 
 pub mod codec;
 mod diff;
-mod files;
+pub(crate) mod files;
 mod flusher;
 pub mod keys;
 mod plan;

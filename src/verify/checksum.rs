@@ -215,10 +215,13 @@ impl Checksums<'_> {
     }
 
     /// `hashes_sql`'s row hashes for the rows in heap blocks `[from, to)` (`to: None`: to
-    /// the end), as one bytea of 8-byte big-endian hashes: one message for thousands of rows.
+    /// the end), each followed by the row's place in the heap, as one bytea of 14-byte
+    /// records (8-byte big-endian hash, 6-byte `tidsend(ctid)`): one message for thousands
+    /// of rows. The place lets the drill-down read the differing buckets' rows back by TID
+    /// (`rows_at_sql`) instead of scanning the table again.
     pub fn row_hashes_sql(&self, windows: &[i64], from: u64, to: Option<u64>) -> String {
         format!(
-            "SELECT string_agg(int8send({}), ''::bytea) FROM {}",
+            "SELECT string_agg(int8send({}) || tidsend(a.ctid), ''::bytea) FROM {}",
             self.row_hash(),
             self.rows_of(windows, Some(&blocks_condition(from, to)))
         )
@@ -226,22 +229,48 @@ impl Checksums<'_> {
 
     /// The rows of the given windows whose bucket (`row hash & mask`) is listed, in one
     /// statement, ordered so that both sides can be merged as streams: `(hash of the key,
-    /// key text COLLATE "C", key values, row hash, window)`, by the first two. Byte order of
-    /// the key text (collation C) and the 64-bit key hash compare the same in Rust as on the
-    /// server.
+    /// key text COLLATE "C", key values, row hash, window, tidsend(ctid))`, by the first
+    /// two. Byte order of the key text (collation C) and the 64-bit key hash compare the
+    /// same in Rust as on the server.
     pub fn rows_in_buckets_sql(&self, windows: &[i64], mask: u64, buckets: &[i64]) -> String {
         let list = buckets
             .iter()
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let key_text = self.key_text();
-        let row_hash = self.row_hash();
+        self.merge_rows(
+            windows,
+            &format!(
+                "({} & {mask}) = ANY('{{{list}}}'::bigint[])",
+                self.row_hash()
+            ),
+        )
+    }
+
+    /// `rows_in_buckets_sql`'s columns and order for the rows at the given heap places
+    /// (`tidsend` bytes, as `row_hashes_sql` sent them): a TID scan, no pass over the table.
+    /// The caller checks that each place still holds the row it hashed.
+    pub fn rows_at_sql(&self, windows: &[i64], tids: &[[u8; 6]]) -> String {
+        let list = tids
+            .iter()
+            .map(|t| {
+                let block = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+                let offset = u16::from_be_bytes([t[4], t[5]]);
+                format!("\"({block},{offset})\"")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        self.merge_rows(windows, &format!("a.ctid = ANY('{{{list}}}'::tid[])"))
+    }
+
+    fn merge_rows(&self, windows: &[i64], filter: &str) -> String {
         format!(
-            "SELECT {}, ({key_text}) COLLATE \"C\", ARRAY[{}], {row_hash}, ({})::bigint \
-             FROM {} AND ({row_hash} & {mask}) = ANY('{{{list}}}'::bigint[]) ORDER BY 1, 2",
+            "SELECT {}, ({}) COLLATE \"C\", ARRAY[{}], {}, ({})::bigint, tidsend(a.ctid) \
+             FROM {} AND {filter} ORDER BY 1, 2",
             self.key_hash(0),
+            self.key_text(),
             self.key_values(),
+            self.row_hash(),
             self.window_of(),
             self.rows_of(windows, None),
         )
@@ -370,5 +399,12 @@ mod tests {
             "{rows}"
         );
         assert!(rows.ends_with("ORDER BY 1, 2"), "{rows}");
+        // Rows read back by their heap places: block and offset from tidsend's 6 bytes.
+        let at = c.rows_at_sql(&[1], &[[0, 0, 1, 2, 0, 7], [0, 0, 0, 0, 0, 1]]);
+        assert!(
+            at.contains(r#"AND a.ctid = ANY('{"(258,7)","(0,1)"}'::tid[]) ORDER BY 1, 2"#),
+            "{at}"
+        );
+        assert!(at.contains(", tidsend(a.ctid) FROM "), "{at}");
     }
 }

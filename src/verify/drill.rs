@@ -7,17 +7,20 @@
 //!    into fine buckets by the hash (`row_buckets.rs`: ~4 rows a bucket, at most 2^20
 //!    buckets);
 //! 2. the rows of the differing buckets only, as (hash of the key, key text, key values, row
-//!    hash, window), ordered by the first two on each server; the two streams are merged
-//!    here, and each key found on one side only, or with another row hash, is a differing
-//!    row. ~60 bytes a row on the wire, memory flat: the streams pass through bounded
-//!    channels. The key text compared byte for byte (collation C) orders equally here and on
-//!    the server.
+//!    hash, window), ordered by the first two on each server — read back by their heap
+//!    places when few (`places.rs`), each checked to be the version hashed there, else (or
+//!    when one moved) by a scan filtered on the bucket; the two streams are merged here,
+//!    and each key found on one side only, or with another row hash, is a differing row.
+//!    ~60 bytes a row on the wire, memory flat: the streams pass through bounded channels.
+//!    The key text compared byte for byte (collation C) orders equally here and on the
+//!    server.
 
 use super::checksum::Checksums;
 use super::keys::present;
+use super::places::{Expected, Places};
 use super::row_buckets;
 use super::{joined, RowDiff, RowDiffKind};
-use crate::db::{PgResultExt, Side};
+use crate::db::{DbError, Side};
 use crate::error::Error;
 use postgres::fallible_iterator::FallibleIterator;
 use std::cmp::Ordering;
@@ -64,7 +67,7 @@ pub fn differing_rows(
         let b = row_buckets::read(dst, Side::Destination, checks, windows, count);
         (joined(a), b)
     });
-    let (s, d) = (s?, d?);
+    let ((s, s_places), (d, d_places)) = (s?, d?);
     let totals = (s.rows(), d.rows());
     let buckets = row_buckets::differing(&s, &d);
     log::debug!(
@@ -76,79 +79,141 @@ pub fn differing_rows(
     if buckets.is_empty() {
         return Ok(totals);
     }
-    let sql = checks.rows_in_buckets_sql(windows, count - 1, &buckets);
-    std::thread::scope(|scope| {
-        let (stx, srx) = sync_channel(DEPTH);
-        let (dtx, drx) = sync_channel(DEPTH);
-        let sql = sql.as_str();
-        let a = scope.spawn(move || read(src, Side::Source, sql, stx));
-        let b = scope.spawn(move || read(dst, Side::Destination, sql, dtx));
-        let merged = merge(&mut Stream::new(srx), &mut Stream::new(drx), out);
-        // A failed merge drops the receivers, which ends the readers.
-        merged?;
-        joined(a)?;
-        joined(b)
+    crate::runtime::failpoint::hit(crate::runtime::failpoint::DRILL_AFTER_HASHES);
+    let mask = count - 1;
+    let select = |places: Option<Places>| places.and_then(|p| p.select(mask, &buckets));
+    let by_place = match std::thread::scope(|scope| {
+        let a = scope.spawn(|| Ok(select(s_places)));
+        Ok::<_, Error>((joined(a)?, select(d_places)))
+    })? {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    if let Some((a, b)) = by_place {
+        let before = out.len();
+        let (sql_a, sql_b) = (
+            checks.rows_at_sql(windows, &a.tids()),
+            checks.rows_at_sql(windows, &b.tids()),
+        );
+        match merge_sides(src, dst, [(&sql_a, Some(a)), (&sql_b, Some(b))], out) {
+            Err(Fetch::Moved) => {
+                // A row changed since it was hashed: read the buckets as they are now.
+                log::debug!(
+                    "drill-down: a row moved since it was hashed; scanning for the buckets"
+                );
+                out.truncate(before);
+            }
+            Err(Fetch::Failed(e)) => return Err(e),
+            Ok(()) => return Ok(totals),
+        }
+    }
+    let sql = checks.rows_in_buckets_sql(windows, mask, &buckets);
+    merge_sides(src, dst, [(&sql, None), (&sql, None)], out).map_err(|e| match e {
+        Fetch::Failed(e) => e,
+        Fetch::Moved => unreachable!("rows read by a scan are not checked against places"),
     })?;
     Ok(totals)
 }
 
-/// Streams one side's rows in batches; a failure is the last message (so this returns Ok).
+/// Why a side's rows stopped.
+enum Fetch {
+    Failed(Error),
+    /// A row read by its heap place was not the one hashed there (`places.rs`).
+    Moved,
+}
+
+/// Streams both sides' rows of the differing buckets (by `sql`, each side's own; with the
+/// rows `Expected` at their places when read by place) and merges them into `out`.
+fn merge_sides(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    [(sql_s, expect_s), (sql_d, expect_d)]: [(&str, Option<Expected>); 2],
+    out: &mut Vec<RowDiff>,
+) -> Result<(), Fetch> {
+    std::thread::scope(|scope| {
+        let (stx, srx) = sync_channel(DEPTH);
+        let (dtx, drx) = sync_channel(DEPTH);
+        let a = scope.spawn(move || read(src, Side::Source, sql_s, expect_s, stx));
+        let b = scope.spawn(move || read(dst, Side::Destination, sql_d, expect_d, dtx));
+        let merged = merge(&mut Stream::new(srx), &mut Stream::new(drx), out);
+        // A failed merge drops the receivers, which ends the readers.
+        let readers = joined(a).and_then(|()| joined(b));
+        merged?;
+        readers.map_err(Fetch::Failed)
+    })
+}
+
+/// Streams one side's rows in batches; a failure, or a row not at its expected place, is
+/// the last message (so this returns Ok).
 fn read(
     client: &mut postgres::Client,
     side: Side,
     sql: &str,
-    tx: SyncSender<Result<Vec<Seen>, Error>>,
+    expect: Option<Expected>,
+    tx: SyncSender<Result<Vec<Seen>, Fetch>>,
 ) -> Result<(), Error> {
     let doing = "reading the rows of differing windows";
+    let failed = |e: postgres::Error| Fetch::Failed(DbError::from_pg(side, doing, e).into());
     let rows = match client.query_raw(sql, Vec::<String>::new()) {
         Ok(rows) => rows,
         Err(e) => {
-            let _ = tx.send(Err(crate::db::DbError::from_pg(side, doing, e).into()));
+            let _ = tx.send(Err(failed(e)));
             return Ok(());
         }
     };
     let mut rows = rows.map(|r| {
-        Ok(Seen {
+        let tid: Vec<u8> = r.get(5);
+        let seen = Seen {
             key_hash: r.get(0),
             key_text: r.get(1),
             key: r.get(2),
             row_hash: r.get(3),
             window: r.get(4),
-        })
+        };
+        Ok((seen, tid))
     });
     let mut batch = Vec::with_capacity(BATCH);
+    let mut matched = 0;
     loop {
-        match rows.next().on(side, doing) {
-            Ok(Some(row)) => {
-                batch.push(row);
-                if batch.len() == BATCH
-                    && tx
-                        .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                        .is_err()
-                {
-                    return Ok(());
+        let message = match rows.next() {
+            Ok(Some((row, tid))) => {
+                if let Some(expect) = &expect {
+                    if !expect.holds(&tid, row.row_hash) {
+                        let _ = tx.send(Err(Fetch::Moved));
+                        return Ok(());
+                    }
+                    matched += 1;
                 }
+                batch.push(row);
+                if batch.len() < BATCH {
+                    continue;
+                }
+                Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+            }
+            Ok(None) if expect.as_ref().is_some_and(|e| e.len() != matched) => {
+                Err(Fetch::Moved) // some row no longer at its place
             }
             Ok(None) => {
                 let _ = tx.send(Ok(batch));
                 return Ok(());
             }
-            Err(e) => {
-                let _ = tx.send(Err(e.into()));
-                return Ok(());
-            }
+            Err(e) => Err(failed(e)),
+        };
+        let last = message.is_err();
+        if tx.send(message).is_err() || last {
+            return Ok(());
         }
     }
 }
 
 /// One side's rows, as the readers deliver them.
 struct Stream {
-    rx: Receiver<Result<Vec<Seen>, Error>>,
+    rx: Receiver<Result<Vec<Seen>, Fetch>>,
     ahead: VecDeque<Seen>,
 }
 
 impl Stream {
-    fn new(rx: Receiver<Result<Vec<Seen>, Error>>) -> Self {
+    fn new(rx: Receiver<Result<Vec<Seen>, Fetch>>) -> Self {
         Stream {
             rx,
             ahead: VecDeque::new(),
@@ -156,7 +221,7 @@ impl Stream {
     }
 
     /// The next row, without taking it; `None` at the end.
-    fn peek(&mut self) -> Result<Option<&Seen>, Error> {
+    fn peek(&mut self) -> Result<Option<&Seen>, Fetch> {
         while self.ahead.is_empty() {
             match self.rx.recv() {
                 Ok(batch) => self.ahead.extend(batch?),
@@ -171,7 +236,7 @@ impl Stream {
     }
 }
 
-fn merge(s: &mut Stream, d: &mut Stream, out: &mut Vec<RowDiff>) -> Result<(), Error> {
+fn merge(s: &mut Stream, d: &mut Stream, out: &mut Vec<RowDiff>) -> Result<(), Fetch> {
     let diff = |kind, row: Seen| RowDiff {
         kind,
         key_text: row.key_text,

@@ -12,6 +12,7 @@ pub mod deletes;
 pub mod diff_pass;
 pub mod drill;
 pub mod keys;
+pub mod places;
 pub mod ranges;
 pub mod repair;
 pub mod report;

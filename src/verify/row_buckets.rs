@@ -1,18 +1,22 @@
 //! The first step of the drill-down: each side sends the row hash of each of the differing
-//! windows' rows (8 bytes a row, one hash computed a row as the window sums do, no sort on
-//! the server: on PostgreSQL 14+ a bytea of hashes per chunk of heap blocks, one message for
-//! thousands of rows; older servers a binary COPY, one message a row), and pgsync folds them
+//! windows' rows (one hash computed a row as the window sums do, no sort on the server: on
+//! PostgreSQL 14+ a bytea per chunk of heap blocks, one message for thousands of rows, 14
+//! bytes a row with its heap place; older servers a binary COPY, 8 bytes and one message a
+//! row), and pgsync folds them
 //! into fine buckets by the hash's low bits — a count and an XOR of the hashes per bucket, a
 //! fixed array whatever the table's size. A row equal on both sides has the same hash, so
 //! lands in the same bucket on both; a row missing on one side changes its bucket's count,
 //! and a row with other contents changes two buckets (its old hash's on one side, its new
 //! hash's on the other); keys are unique, so no two rows of one side cancel out. The
 //! buckets whose count or XOR differ hold every differing row's version on each side, and
-//! only their rows are read again (`rows_in_buckets_sql`) and merged by key.
+//! only their rows are read again — by their heap places where the server sent them
+//! (`places.rs`), else by a scan filtered on the bucket (`rows_in_buckets_sql`) — and
+//! merged by key.
 //! (Bucketing by the key's hash instead costs a second hash a row and 16 bytes: 1.4× the
 //! time of this step, docs/performance.md.)
 
 use super::checksum::Checksums;
+use super::places::{Places, RECORD};
 use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::error::Error;
 use std::io::{BufReader, Read};
@@ -48,14 +52,15 @@ const CHUNK_BLOCKS: u64 = 1_024;
 
 const DOING: &str = "reading the row hashes of differing windows";
 
-/// One side's buckets for the rows of `windows`.
+/// One side's buckets for the rows of `windows`, and where those rows lie in its heap
+/// (PostgreSQL 14+ and a heap of its own; `None` otherwise, or when they could not be kept).
 pub fn read(
     client: &mut postgres::Client,
     side: Side,
     checks: &Checksums<'_>,
     windows: &[i64],
     count: u64,
-) -> Result<Buckets, Error> {
+) -> Result<(Buckets, Option<Places>), Error> {
     let mut buckets = Buckets {
         counts: vec![0; count as usize],
         xors: vec![0; count as usize],
@@ -63,22 +68,31 @@ pub fn read(
     let (tid_ranges, blocks) = super::scan::heap_blocks(client, side, checks)?;
     if !tid_ranges {
         read_copy(client, side, &checks.hashes_sql(windows), &mut buckets)?;
-        return Ok(buckets);
+        return Ok((buckets, None));
     }
+    let mut places = Places::create();
     let mut from = 0;
     loop {
         // The last chunk is open-ended: rows in blocks added meanwhile are not missed.
         let to = (from + CHUNK_BLOCKS < blocks).then_some(from + CHUNK_BLOCKS);
-        let hashes: Option<Vec<u8>> = client
+        let records: Option<Vec<u8>> = client
             .query_typed_one(&checks.row_hashes_sql(windows, from, to), &[])
             .on(side, DOING)?
             .get(0);
-        for hash in hashes.unwrap_or_default().chunks_exact(8) {
-            buckets.add(u64::from_be_bytes(hash.try_into().expect("8 bytes")));
+        let records = records.unwrap_or_default();
+        if !records.len().is_multiple_of(RECORD) {
+            let what = format!("{} bytes of row hashes and places", records.len());
+            return Err(DbError::other(side, DbErrorKind::Other, DOING, what).into());
+        }
+        for record in records.chunks_exact(RECORD) {
+            buckets.add(u64::from_be_bytes(record[..8].try_into().expect("8 bytes")));
+        }
+        if places.as_mut().is_some_and(|p| !p.append(&records)) {
+            places = None;
         }
         match to {
             Some(t) => from = t,
-            None => return Ok(buckets),
+            None => return Ok((buckets, places)),
         }
     }
 }

@@ -4,8 +4,8 @@
 //! the table once per window:
 //!
 //! 1. the row hash of each of the differing windows' rows, streamed unsorted and folded
-//!    into fine buckets by the hash (`row_buckets.rs`: ~4 rows a bucket, at most 2^20
-//!    buckets);
+//!    into fine buckets by the hash, both sides into one array where equal rows cancel out
+//!    (`row_buckets.rs`: ~1 row of each side a bucket, at most 2^21 buckets);
 //! 2. the rows of the differing buckets only, as (hash of the key, key text, key values, row
 //!    hash, window), ordered by the first two on each server — read back by their heap
 //!    places when few (`places.rs`), each checked to be the version hashed there, else (or
@@ -62,14 +62,17 @@ pub fn differing_rows(
     }
     let started = std::time::Instant::now();
     let count = row_buckets::bucket_count(rows);
+    let folded = row_buckets::Buckets::new(count);
     let (s, d) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| row_buckets::read(src, Side::Source, checks, windows, count));
-        let b = row_buckets::read(dst, Side::Destination, checks, windows, count);
+        let folded = &folded;
+        let a = scope.spawn(|| row_buckets::read(src, Side::Source, checks, windows, folded));
+        let b = row_buckets::read(dst, Side::Destination, checks, windows, folded);
         (joined(a), b)
     });
-    let ((s, s_places), (d, d_places)) = (s?, d?);
-    let totals = (s.rows(), d.rows());
-    let buckets = row_buckets::differing(&s, &d);
+    let ((s_rows, s_places), (d_rows, d_places)) = (s?, d?);
+    let totals = (s_rows, d_rows);
+    let buckets = folded.differing();
+    drop(folded);
     log::debug!(
         "drill-down: {} of {count} buckets of {} windows differ, found in {:.1} ms",
         buckets.len(),

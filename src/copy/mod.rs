@@ -27,7 +27,7 @@ use readahead::{FromReader, ReadAhead};
 pub use staged::{StagedWindow, WindowOutcome};
 use staging::Piped;
 use tail::TailTracker;
-use window_end::{window_end, PositionPrinter};
+use window_end::{after_last_row, window_end, WindowEnd};
 
 /// Everything fixed for the windows of a pass.
 #[derive(Clone, Copy)]
@@ -107,8 +107,13 @@ pub fn stage_window<'d>(
         return Ok(Staged::Interrupted);
     };
     let (end, slice_done) = window_end(kind, from, rows, limit, || {
-        let printer = PositionPrinter::prepare(&mut txn, Side::Destination, &watched)?;
-        printer.after_last_row(&mut txn, plan.ks, kind, &tail)
+        after_last_row(
+            &mut txn,
+            Side::Destination,
+            &watched,
+            (plan.ks, kind),
+            &tail,
+        )
     })?;
     written(txn, plan, (rows, 0), end, slice_done, true)
 }
@@ -156,6 +161,18 @@ pub fn stage_streamed<'d>(
         copied, rows,
         "the destination took every row the reader counted"
     );
+    let end = match end {
+        WindowEnd::At(end) => end,
+        // A window cut from a longer source statement: printed here, where the
+        // connection is free.
+        WindowEnd::After(last, kind) => last.position(
+            &mut txn,
+            Side::Destination,
+            reader.watched(),
+            plan.ks,
+            &kind,
+        )?,
+    };
     written(txn, plan, (rows, bytes), end, slice_done, appended)
 }
 

@@ -1,5 +1,5 @@
 //! Where a window ends: the one rule both read paths (staged and read-ahead) follow, and
-//! the printer that turns the raw cursor and key bytes of a window's last row into the
+//! the printing that turns the raw cursor and key bytes of a window's last row into the
 //! text a `Position` holds, with the columns' own types.
 
 use super::tail::{RawValue, TailTracker};
@@ -34,55 +34,61 @@ pub fn window_end<E>(
     Ok((end, slice_done))
 }
 
-/// Prints the cursor and key of a window's last row as text: a statement
-/// `SELECT $1::text, …` prepared with the columns' built-in types, fed their raw binary
-/// values. Prepared once per connection, used for every window.
-pub struct PositionPrinter {
-    statement: postgres::Statement,
-    side: Side,
+/// Where a window read ahead ends: known, or after a last row still to be printed.
+#[derive(Debug)]
+pub enum WindowEnd {
+    At(Position),
+    After(LastRow, SliceKind),
 }
 
-impl PositionPrinter {
-    /// Prepares the statement on `client` (on `side`) for the watched columns' types.
-    pub fn prepare(
+/// The raw cursor and key values of a window's last row (owned: the read-ahead hands a
+/// window cut from a longer stream to the destination side, whose connection is free to
+/// print it while the source's is busy streaming).
+#[derive(Debug)]
+pub struct LastRow {
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl LastRow {
+    /// The last complete row the tracker saw, if any.
+    pub fn of(tail: &TailTracker) -> Option<LastRow> {
+        let values = tail
+            .last()?
+            .into_iter()
+            .map(|v| v.map(<[u8]>::to_vec))
+            .collect();
+        Some(LastRow { values })
+    }
+
+    /// The position after this row, printed as text with the columns' own (built-in) types
+    /// by `client` on `side`: one `SELECT $1::text, …` of typed parameters fed the raw binary
+    /// values, one round trip.
+    pub fn position(
+        &self,
         client: &mut postgres::Client,
         side: Side,
         watched: &[(usize, Type)],
-    ) -> Result<Self, DbError> {
+        ks: &KeySpace,
+        kind: &SliceKind,
+    ) -> Result<Position, DbError> {
+        let doing = "reading the window's end";
         let select = (1..=watched.len())
             .map(|i| format!("${i}::text"))
             .collect::<Vec<_>>()
             .join(", ");
-        let types: Vec<Type> = watched.iter().map(|(_, t)| t.clone()).collect();
-        let statement = client
-            .prepare_typed(&format!("SELECT {select}"), &types)
-            .on(side, "preparing to read a window's end")?;
-        Ok(PositionPrinter { statement, side })
-    }
-
-    /// The position after the last row the tracker saw.
-    pub fn after_last_row(
-        &self,
-        client: &mut postgres::Client,
-        ks: &KeySpace,
-        kind: &SliceKind,
-        tail: &TailTracker,
-    ) -> Result<Position, DbError> {
-        let doing = "reading the window's end";
-        let raw = tail.last().ok_or_else(|| {
-            DbError::other(
-                Side::Source,
-                DbErrorKind::Other,
-                doing,
-                "no row in a full window",
-            )
-        })?;
-        let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let values: Vec<RawValue<'_>> =
+            self.values.iter().map(|v| RawValue(v.as_deref())).collect();
+        let params: Vec<(&(dyn ToSql + Sync), Type)> = values
+            .iter()
+            .zip(watched)
+            .map(|(v, (_, t))| (v as &(dyn ToSql + Sync), t.clone()))
+            .collect();
         let row = client
-            .query_one(&self.statement, &params)
-            .on(self.side, doing)?;
+            .query_typed(&format!("SELECT {select}"), &params)
+            .on(side, doing)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DbError::other(side, DbErrorKind::Other, doing, "no row printed"))?;
         crate::db::round_trips(1);
         // Among NULL cursors the cursor value is NULL; key columns are never NULL.
         let texts = (0..row.len())
@@ -91,9 +97,29 @@ impl PositionPrinter {
                     .map(Option::unwrap_or_default)
             })
             .collect::<Result<_, _>>()
-            .on(self.side, doing)?;
+            .on(side, doing)?;
         Ok(ks.position_after(kind, texts))
     }
+}
+
+/// The position after the last row the tracker saw (see [`LastRow::position`]); an error
+/// when it saw none.
+pub fn after_last_row(
+    client: &mut postgres::Client,
+    side: Side,
+    watched: &[(usize, Type)],
+    (ks, kind): (&KeySpace, &SliceKind),
+    tail: &TailTracker,
+) -> Result<Position, DbError> {
+    let last = LastRow::of(tail).ok_or_else(|| {
+        DbError::other(
+            side,
+            DbErrorKind::Other,
+            "reading the window's end",
+            "no row in a full window",
+        )
+    })?;
+    last.position(client, side, watched, ks, kind)
 }
 
 #[cfg(test)]

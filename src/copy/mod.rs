@@ -27,7 +27,7 @@ use readahead::{FromReader, ReadAhead};
 pub use staged::{StagedWindow, WindowOutcome};
 use staging::Piped;
 use tail::TailTracker;
-use window_end::{after_last_row, window_end, WindowEnd};
+use window_end::{after_last_row, window_end};
 
 /// Everything fixed for the windows of a pass.
 #[derive(Clone, Copy)]
@@ -161,18 +161,6 @@ pub fn stage_streamed<'d>(
         copied, rows,
         "the destination took every row the reader counted"
     );
-    let end = match end {
-        WindowEnd::At(end) => end,
-        // A window cut from a longer source statement: printed here, where the
-        // connection is free.
-        WindowEnd::After(last, kind) => last.position(
-            &mut txn,
-            Side::Destination,
-            reader.watched(),
-            plan.ks,
-            &kind,
-        )?,
-    };
     written(txn, plan, (rows, bytes), end, slice_done, appended)
 }
 

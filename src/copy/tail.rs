@@ -1,10 +1,9 @@
 //! Learns the last row of a binary COPY stream as it flows through, for the append path
-//! (which has no staging table to ask) and the read-ahead (which cuts windows between
-//! rows). It walks the framing only — header, per tuple a field count, per field a length
-//! and the bytes — and keeps the raw bytes of the few fields that make a row's position
-//! (cursor and key). Values are never decoded here; `window_end::LastRow` has a database
-//! print them as text. Malformed input is an error, never a panic (fuzzed:
-//! `fuzz/fuzz_targets/copy_tail.rs`).
+//! (which has no staging table to ask). It walks the framing only — header, per tuple a
+//! field count, per field a length and the bytes — and keeps the raw bytes of the few
+//! fields that make a row's position (cursor and key). Values are never decoded here;
+//! `window_end::after_last_row` has a database print them as text. Malformed input is an
+//! error, never a panic (fuzzed: `fuzz/fuzz_targets/copy_tail.rs`).
 
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
@@ -102,11 +101,6 @@ impl TailTracker {
 
     pub fn rows(&self) -> u64 {
         self.rows
-    }
-
-    /// Between two rows: what was fed ends exactly where a row ended.
-    pub fn at_row_boundary(&self) -> bool {
-        self.step == Step::Count && self.pending_len == 0
     }
 
     /// The watched fields of the last complete row (`None` in a field = SQL NULL).

@@ -34,76 +34,9 @@ pub fn window_end<E>(
     Ok((end, slice_done))
 }
 
-/// Where a window read ahead ends: known, or after a last row still to be printed.
-#[derive(Debug)]
-pub enum WindowEnd {
-    At(Position),
-    After(LastRow, SliceKind),
-}
-
-/// The raw cursor and key values of a window's last row (owned: the read-ahead hands a
-/// window cut from a longer stream to the destination side, whose connection is free to
-/// print it while the source's is busy streaming).
-#[derive(Debug)]
-pub struct LastRow {
-    values: Vec<Option<Vec<u8>>>,
-}
-
-impl LastRow {
-    /// The last complete row the tracker saw, if any.
-    pub fn of(tail: &TailTracker) -> Option<LastRow> {
-        let values = tail
-            .last()?
-            .into_iter()
-            .map(|v| v.map(<[u8]>::to_vec))
-            .collect();
-        Some(LastRow { values })
-    }
-
-    /// The position after this row, printed as text with the columns' own (built-in) types
-    /// by `client` on `side`: one `SELECT $1::text, …` of typed parameters fed the raw binary
-    /// values, one round trip.
-    pub fn position(
-        &self,
-        client: &mut postgres::Client,
-        side: Side,
-        watched: &[(usize, Type)],
-        ks: &KeySpace,
-        kind: &SliceKind,
-    ) -> Result<Position, DbError> {
-        let doing = "reading the window's end";
-        let select = (1..=watched.len())
-            .map(|i| format!("${i}::text"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values: Vec<RawValue<'_>> =
-            self.values.iter().map(|v| RawValue(v.as_deref())).collect();
-        let params: Vec<(&(dyn ToSql + Sync), Type)> = values
-            .iter()
-            .zip(watched)
-            .map(|(v, (_, t))| (v as &(dyn ToSql + Sync), t.clone()))
-            .collect();
-        let row = client
-            .query_typed(&format!("SELECT {select}"), &params)
-            .on(side, doing)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| DbError::other(side, DbErrorKind::Other, doing, "no row printed"))?;
-        crate::db::round_trips(1);
-        // Among NULL cursors the cursor value is NULL; key columns are never NULL.
-        let texts = (0..row.len())
-            .map(|i| {
-                row.try_get::<_, Option<String>>(i)
-                    .map(Option::unwrap_or_default)
-            })
-            .collect::<Result<_, _>>()
-            .on(side, doing)?;
-        Ok(ks.position_after(kind, texts))
-    }
-}
-
-/// The position after the last row the tracker saw (see [`LastRow::position`]); an error
-/// when it saw none.
+/// The position after the last row the tracker saw, printed as text with the columns' own
+/// (built-in) types by `client` on `side`: one `SELECT $1::text, …` of typed parameters fed
+/// the raw binary values, one round trip (no prepared statement).
 pub fn after_last_row(
     client: &mut postgres::Client,
     side: Side,
@@ -111,15 +44,36 @@ pub fn after_last_row(
     (ks, kind): (&KeySpace, &SliceKind),
     tail: &TailTracker,
 ) -> Result<Position, DbError> {
-    let last = LastRow::of(tail).ok_or_else(|| {
-        DbError::other(
-            side,
-            DbErrorKind::Other,
-            "reading the window's end",
-            "no row in a full window",
-        )
+    let doing = "reading the window's end";
+    let raw = tail.last().ok_or_else(|| {
+        DbError::other(side, DbErrorKind::Other, doing, "no row in a full window")
     })?;
-    last.position(client, side, watched, ks, kind)
+    let select = (1..=watched.len())
+        .map(|i| format!("${i}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values: Vec<RawValue<'_>> = raw.into_iter().map(RawValue).collect();
+    let params: Vec<(&(dyn ToSql + Sync), Type)> = values
+        .iter()
+        .zip(watched)
+        .map(|(v, (_, t))| (v as &(dyn ToSql + Sync), t.clone()))
+        .collect();
+    let row = client
+        .query_typed(&format!("SELECT {select}"), &params)
+        .on(side, doing)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DbError::other(side, DbErrorKind::Other, doing, "no row printed"))?;
+    crate::db::round_trips(1);
+    // Among NULL cursors the cursor value is NULL; key columns are never NULL.
+    let texts = (0..row.len())
+        .map(|i| {
+            row.try_get::<_, Option<String>>(i)
+                .map(Option::unwrap_or_default)
+        })
+        .collect::<Result<_, _>>()
+        .on(side, doing)?;
+    Ok(ks.position_after(kind, texts))
 }
 
 #[cfg(test)]

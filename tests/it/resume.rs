@@ -127,8 +127,7 @@ fn a_pass_record_written_by_release_0_1_0_reads_as_an_upsert_pass() {
 fn status_reports_the_plan_watermark_and_last_pass_in_text_and_json() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     fixtures::transactions(&src, 3_000, 10);
-    // Keyset windows: three full ones cut from one statement that came short, so the
-    // third ends the slice (no empty fourth window).
+    // Keyset windows: three full ones and the short one that ends the slice.
     let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&[
         "-c",
         "1000",
@@ -138,7 +137,7 @@ fn status_reports_the_plan_watermark_and_last_pass_in_text_and_json() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass:       none yet"));
     job.run_ok("single", &[]);
     let v = job.status();
-    assert_eq!(v["pass"]["windows_committed"], 3);
+    assert_eq!(v["pass"]["windows_committed"], 4);
     assert_eq!(v["last_pass"]["rows_read"], 3000);
     assert!(
         v["watermark"]
@@ -149,7 +148,7 @@ fn status_reports_the_plan_watermark_and_last_pass_in_text_and_json() {
     );
     assert!(!v["job"].as_str().unwrap().contains("password"));
     let text = String::from_utf8_lossy(&job.run_ok("status", &[]).stdout).to_string();
-    assert!(text.contains("windows:    3 committed"), "{text}");
+    assert!(text.contains("windows:    4 committed"), "{text}");
     assert!(text.contains("last pass:  1: 3000 rows read"), "{text}");
 }
 

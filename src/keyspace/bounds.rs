@@ -109,20 +109,29 @@ pub fn source_has_null_cursors(
         .get(0))
 }
 
-/// Lower bound when neither state nor receipts know one: rows at the destination's max
-/// cursor are re-read, since a crash may have left only part of a run of equal values.
-pub fn destination_fallback(
+/// Whether the destination table exists.
+pub fn destination_exists(
     client: &mut postgres::Client,
     table: &QualifiedName,
-    ks: &KeySpace,
-) -> Result<Position, DbError> {
-    let exists: bool = client
+) -> Result<bool, DbError> {
+    Ok(client
         .query_typed_one(
             "SELECT to_regclass($1) IS NOT NULL",
             &[(&table.sql(), Type::TEXT)],
         )
         .on(Side::Destination, "looking for the destination table")?
-        .get(0);
+        .get(0))
+}
+
+/// Lower bound when neither state nor receipts know one (`exists`: whether the destination
+/// table does): rows at the destination's max cursor are re-read, since a crash may have
+/// left only part of a run of equal values.
+pub fn destination_fallback(
+    client: &mut postgres::Client,
+    table: &QualifiedName,
+    ks: &KeySpace,
+    exists: bool,
+) -> Result<Position, DbError> {
     if !exists {
         return Ok(Position::Start);
     }

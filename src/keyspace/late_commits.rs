@@ -97,18 +97,23 @@ impl Running {
 /// databases cannot write this database's rows — and its prepared transactions. On a hot
 /// standby, whose `pg_locks` shows none of the primary's transactions (and whose snapshot
 /// lists none of them either: they are kept as sub-transactions): its snapshot's xmin and
-/// xmax, every database's.
+/// xmax, every database's. The functions behind the views `pg_locks`, `pg_stat_activity` and
+/// `pg_prepared_xacts` are read directly (the same rows; the columns used are shown to any
+/// role): planning the views' joins cost the server ~1.5 ms of the ~2 ms a plan's
+/// statement took, once per table of a set.
 const RUNNING: &str = "\
     SELECT l.virtualxid, l.transactionid::text::bigint, NULL::bigint \
-    FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid \
+    FROM pg_catalog.pg_lock_status() l JOIN pg_catalog.pg_stat_get_activity(NULL) a ON a.pid = l.pid \
     WHERE NOT pg_is_in_recovery() \
       AND l.locktype IN ('virtualxid', 'transactionid') AND l.mode = 'ExclusiveLock' AND l.granted \
-      AND a.datname = current_database() AND l.pid <> pg_backend_pid() \
+      AND a.datid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()) \
+      AND l.pid <> pg_backend_pid() \
       AND a.application_name IS DISTINCT FROM current_setting('application_name') \
       AND coalesce(a.backend_type, '') NOT IN ('autovacuum worker', 'walsender') \
     UNION ALL \
-    SELECT NULL, transaction::text::bigint, NULL FROM pg_catalog.pg_prepared_xacts \
-    WHERE database = current_database() AND NOT pg_is_in_recovery() \
+    SELECT NULL, p.transaction::text::bigint, NULL FROM pg_catalog.pg_prepared_xact() p \
+    WHERE p.dbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()) \
+      AND NOT pg_is_in_recovery() \
     UNION ALL \
     SELECT NULL, pg_snapshot_xmax(s)::text::bigint, pg_snapshot_xmin(s)::text::bigint \
     FROM pg_current_snapshot() s WHERE pg_is_in_recovery()";

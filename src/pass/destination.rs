@@ -88,19 +88,13 @@ pub(super) fn build_deferred_key(job: &Job, dst: &mut postgres::Client) -> Resul
     Ok(())
 }
 
-/// Whether the destination table has rows; `None` when it does not exist yet.
+/// Whether the destination table has rows; `None` when it does not exist (yet: `exists`).
 pub(super) fn destination_rows(
     dst: &mut postgres::Client,
     table: &crate::db::ident::QualifiedName,
+    exists: bool,
 ) -> Result<Option<bool>, Error> {
     let doing = "looking at the destination table";
-    let exists: bool = dst
-        .query_typed_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[(&table.sql(), Type::TEXT)],
-        )
-        .on(Side::Destination, doing)?
-        .get(0);
     if !exists {
         return Ok(None);
     }

@@ -28,6 +28,14 @@ pub(super) fn plan_new_pass(
 ) -> Result<(PassRecord, PassSnapshot, Holdback), Error> {
     let spec = &job.spec;
     let cursor_type = &job.ks.cursor.1;
+    // Whether the destination table exists, asked once.
+    let mut known = None;
+    let mut exists = |dst: &mut postgres::Client| -> Result<bool, Error> {
+        if known.is_none() {
+            known = Some(bounds::destination_exists(dst, &spec.table)?);
+        }
+        Ok(known.unwrap_or_default())
+    };
     let lower = match lower {
         Some(l) if bounds::past_clock(src, &job.ks, &l)? => {
             super::warn(
@@ -38,10 +46,14 @@ pub(super) fn plan_new_pass(
                      destination's latest row before the clock"
                 ),
             );
-            bounds::destination_fallback(dst, &spec.table, &job.ks)?
+            let exists = exists(dst)?;
+            bounds::destination_fallback(dst, &spec.table, &job.ks, exists)?
         }
         Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
-        None => bounds::destination_fallback(dst, &spec.table, &job.ks)?,
+        None => {
+            let exists = exists(dst)?;
+            bounds::destination_fallback(dst, &spec.table, &job.ks, exists)?
+        }
     };
     // An unreadable holdback is an error, never "nothing pending": its floors are what keeps
     // a late commit in reach.
@@ -77,7 +89,8 @@ pub(super) fn plan_new_pass(
     let apply = if lower != Position::Start || !copy::append_supported(&job.shape, &job.ks) {
         ApplyMode::Upsert
     } else {
-        match destination_rows(dst, &spec.table)? {
+        let exists = exists(dst)?;
+        match destination_rows(dst, &spec.table, exists)? {
             None => ApplyMode::AppendKeyLater,
             Some(false) => ApplyMode::Append,
             Some(true) => ApplyMode::Upsert,

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::job::open::{job_state, open_pools, TableShare};
 use crate::job::Job;
 use crate::pass::{Mode, PassSummary};
+use crate::protocol::receipts::Receipts;
 use crate::runtime::output::{note, rate};
 use crate::runtime::set_progress::SetProgress;
 use crate::runtime::shutdown;
@@ -85,6 +86,12 @@ impl<'s> SetRun<'s> {
         let progress = Arc::new(SetProgress::new(output, &estimates));
         let slots = Slots::new(self.set.base.jobs);
         let standby_lag = crate::keyspace::bounds::standby_lag(&mut *self.source.get()?)?;
+        // Every table's latest receipts in one statement (each table's first pass takes its own).
+        let receipts = Receipts {
+            table: self.set.base.receipts_table.clone(),
+        };
+        let jobs: Vec<String> = members.iter().map(|m| m.spec.job_id.clone()).collect();
+        let latest = Mutex::new(receipts.latest_of(&mut *self.dest.get()?, &jobs)?);
         let next = AtomicUsize::new(0);
         let outcomes: Mutex<Vec<Option<TableOutcome>>> =
             Mutex::new(members.iter().map(|_| None).collect());
@@ -101,6 +108,12 @@ impl<'s> SetRun<'s> {
                         rank,
                         progress: Arc::clone(&progress),
                         standby_lag,
+                        receipts: Arc::new(Mutex::new(
+                            latest
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .remove(&member.spec.job_id),
+                        )),
                     };
                     let table = member.spec.table.to_string();
                     let outcome = if shutdown::requested() {

@@ -164,7 +164,14 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let planning = Instant::now();
     let mut src = job.source.get()?;
     let mut dst = job.dest.get()?;
-    let receipt = job.receipts.latest(&mut dst, &job.spec.job_id)?;
+    let prefetched = job
+        .share
+        .as_ref()
+        .and_then(|s| s.receipts.lock().unwrap_or_else(|e| e.into_inner()).take());
+    let receipt = match prefetched {
+        Some(receipt) => receipt,
+        None => job.receipts.latest(&mut dst, &job.spec.job_id)?,
+    };
     let recorded = match job.state.pass() {
         Ok(p) => p,
         Err(e @ StateError::Corrupt { .. }) => {

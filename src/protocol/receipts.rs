@@ -8,6 +8,7 @@ use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
 use crate::keyspace::Position;
 use postgres::types::Type;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Proof that one window committed, as stored in the destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +84,14 @@ impl PassReceipts {
             .as_ref()
             .map_or_else(|| self.last.end.clone(), |r| r.from.clone())
     }
+}
+
+/// One job's rows of [`Receipts::latest_of`], as they are read.
+#[derive(Default)]
+struct Parts {
+    slices: Vec<Receipt>,
+    windows_per_slice: BTreeMap<usize, u64>,
+    resume: Option<Resume>,
 }
 
 /// The receipts table of a destination.
@@ -192,47 +201,70 @@ impl Receipts {
         client: &mut postgres::Client,
         job: &str,
     ) -> Result<Option<PassReceipts>, DbError> {
+        Ok(self
+            .latest_of(client, &[job.to_string()])?
+            .remove(job)
+            .flatten())
+    }
+
+    /// [`Receipts::latest`] of several jobs (a set's tables) in one statement.
+    pub fn latest_of(
+        &self,
+        client: &mut postgres::Client,
+        jobs: &[String],
+    ) -> Result<BTreeMap<String, Option<PassReceipts>>, DbError> {
+        let mut found: BTreeMap<String, Parts> =
+            jobs.iter().map(|j| (j.clone(), Parts::default())).collect();
         if !self.exists(client)? {
-            return Ok(None);
+            return Ok(found.into_keys().map(|j| (j, None)).collect());
         }
         let t = self.table.sql();
         let of_pass = format!(
-            "FROM {t} r WHERE job = $1 AND pass = (SELECT max(pass) FROM {t} WHERE job = $1)"
+            "FROM {t} r WHERE job = ANY($1) AND pass = (SELECT max(m.pass) FROM {t} m WHERE m.job = r.job)"
         );
         let doing = "reading receipts";
-        // In one statement: the last receipt of each slice, with the slice's count of
-        // receipts (`kind` 0), and the receipt with the best resume point (`kind` 1).
+        // In one statement: the last receipt of each job's slices, with the slice's count of
+        // receipts (`kind` 0), and each job's receipt with the best resume point (`kind` 1).
         let rows = client
             .query_typed(
                 &format!(
-                    "(SELECT DISTINCT ON (slice) 0 AS kind, to_jsonb(r)::text, count(*) OVER (PARTITION BY slice) \
-                      {of_pass} ORDER BY slice, window_no DESC) \
+                    "(SELECT DISTINCT ON (job, slice) 0 AS kind, to_jsonb(r)::text, \
+                      count(*) OVER (PARTITION BY job, slice), job {of_pass} ORDER BY job, slice, window_no DESC) \
                      UNION ALL \
-                     (SELECT 1, to_jsonb(r)::text, 0 {of_pass} AND to_jsonb(r)->'resume_rank' <> 'null' \
-                      ORDER BY (to_jsonb(r)->>'resume_rank')::bigint DESC LIMIT 1)"
+                     (SELECT DISTINCT ON (job) 1, to_jsonb(r)::text, 0, job {of_pass} \
+                      AND to_jsonb(r)->'resume_rank' <> 'null' \
+                      ORDER BY job, (to_jsonb(r)->>'resume_rank')::bigint DESC)"
                 ),
-                &[(&job, Type::TEXT)],
+                &[(&jobs, Type::TEXT_ARRAY)],
             )
             .on(Side::Destination, doing)?;
-        let mut slices = Vec::new();
-        let mut windows_per_slice = std::collections::BTreeMap::new();
-        let mut resume = None;
         for row in &rows {
             let receipt = parse_receipt(&row.get::<_, String>(1))?;
+            let Some(parts) = found.get_mut(row.get::<_, &str>(3)) else {
+                continue;
+            };
             if row.get::<_, i32>(0) == 0 {
-                windows_per_slice.insert(receipt.slice, row.get::<_, i64>(2) as u64);
-                slices.push(receipt);
+                parts
+                    .windows_per_slice
+                    .insert(receipt.slice, row.get::<_, i64>(2) as u64);
+                parts.slices.push(receipt);
             } else {
-                resume = receipt.resume;
+                parts.resume = receipt.resume;
             }
         }
-        slices.sort_by_key(|r| r.slice);
-        Ok(
-            PassReceipts::from_slices(slices, resume).map(|p| PassReceipts {
-                windows_per_slice,
-                ..p
-            }),
-        )
+        Ok(found
+            .into_iter()
+            .map(|(job, mut parts)| {
+                parts.slices.sort_by_key(|r| r.slice);
+                let windows_per_slice = parts.windows_per_slice;
+                let latest =
+                    PassReceipts::from_slices(parts.slices, parts.resume).map(|p| PassReceipts {
+                        windows_per_slice,
+                        ..p
+                    });
+                (job, latest)
+            })
+            .collect())
     }
 
     /// The upper bound of the job's last finished pass, per the receipts.

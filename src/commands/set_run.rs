@@ -10,7 +10,7 @@ use super::{after_pass, run_pass_with_retries, summary_line, timings_line};
 use crate::db::pool::SidePool;
 use crate::error::Error;
 use crate::job::open::{job_state, open_pools, TableShare};
-use crate::job::Job;
+use crate::job::{Job, Prefetched};
 use crate::pass::{Mode, PassSummary};
 use crate::protocol::receipts::Receipts;
 use crate::runtime::output::{note, rate};
@@ -20,6 +20,7 @@ use crate::runtime::slots::Slots;
 use crate::set::members::Member;
 use crate::set::TableSet;
 use crate::state::{StateError, StateStore};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -86,12 +87,7 @@ impl<'s> SetRun<'s> {
         let progress = Arc::new(SetProgress::new(output, &estimates));
         let slots = Slots::new(self.set.base.jobs);
         let standby_lag = crate::keyspace::bounds::standby_lag(&mut *self.source.get()?)?;
-        // Every table's latest receipts in one statement (each table's first pass takes its own).
-        let receipts = Receipts {
-            table: self.set.base.receipts_table.clone(),
-        };
-        let jobs: Vec<String> = members.iter().map(|m| m.spec.job_id.clone()).collect();
-        let latest = Mutex::new(receipts.latest_of(&mut *self.dest.get()?, &jobs)?);
+        let prefetched = Mutex::new(self.prefetch(&members)?);
         let next = AtomicUsize::new(0);
         let outcomes: Mutex<Vec<Option<TableOutcome>>> =
             Mutex::new(members.iter().map(|_| None).collect());
@@ -108,8 +104,8 @@ impl<'s> SetRun<'s> {
                         rank,
                         progress: Arc::clone(&progress),
                         standby_lag,
-                        receipts: Arc::new(Mutex::new(
-                            latest
+                        prefetched: Arc::new(Mutex::new(
+                            prefetched
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
                                 .remove(&member.spec.job_id),
@@ -157,6 +153,31 @@ impl<'s> SetRun<'s> {
                     })
                 });
                 (m.spec.table.to_string(), o)
+            })
+            .collect())
+    }
+
+    /// Every member's latest receipts and whether its destination table exists, by job id:
+    /// one destination statement each for the whole set.
+    fn prefetch(&self, members: &[Member]) -> Result<BTreeMap<String, Prefetched>, Error> {
+        let mut dst = self.dest.get()?;
+        let receipts = Receipts {
+            table: self.set.base.receipts_table.clone(),
+        };
+        let jobs: Vec<String> = members.iter().map(|m| m.spec.job_id.clone()).collect();
+        let mut latest = receipts.latest_of(&mut dst, &jobs)?;
+        let tables: Vec<_> = members.iter().map(|m| m.spec.table.clone()).collect();
+        let exist = crate::keyspace::bounds::destinations_exist(&mut dst, &tables)?;
+        Ok(members
+            .iter()
+            .zip(exist)
+            .map(|(m, dest_exists)| {
+                let receipts = latest.remove(&m.spec.job_id).flatten();
+                let fetched = Prefetched {
+                    receipts,
+                    dest_exists,
+                };
+                (m.spec.job_id.clone(), fetched)
             })
             .collect())
     }

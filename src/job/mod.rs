@@ -286,3 +286,13 @@ mod tests {
         );
     }
 }
+
+/// What a set reads for all its tables at a round's start, one statement per kind: a
+/// table's first pass of the round takes its own (a later pass or a retry reads again).
+#[derive(Debug)]
+pub struct Prefetched {
+    /// The receipts of the table's latest pass.
+    pub receipts: Option<crate::protocol::receipts::PassReceipts>,
+    /// Whether the destination table exists.
+    pub dest_exists: bool,
+}

@@ -9,7 +9,7 @@ use crate::db::Side;
 use crate::error::Error;
 use crate::job::JobSpec;
 use crate::keyspace::KeySpace;
-use crate::protocol::receipts::{PassReceipts, Receipts};
+use crate::protocol::receipts::Receipts;
 use crate::runtime::set_progress::SetProgress;
 use crate::runtime::slots::Slots;
 use crate::state::records::{Connections, JobRecord, SideConnection};
@@ -55,9 +55,8 @@ pub struct TableShare {
     pub progress: Arc<SetProgress>,
     /// Whether the source is a hot standby, and its replay lag: read once for the round.
     pub standby_lag: Option<f64>,
-    /// The receipts of the table's latest pass, read for every table at the round's start
-    /// in one statement; taken by its first pass (a later pass or a retry reads again).
-    pub receipts: Arc<std::sync::Mutex<Option<Option<PassReceipts>>>>,
+    /// Read for every table at the round's start; taken by the table's first pass.
+    pub prefetched: Arc<std::sync::Mutex<Option<crate::job::Prefetched>>>,
 }
 
 /// Opens the job's state store (no database access), checking the job identity.

@@ -123,6 +123,21 @@ pub fn destination_exists(
         .get(0))
 }
 
+/// Whether each of the destination tables exists, in their order, in one statement.
+pub fn destinations_exist(
+    client: &mut postgres::Client,
+    tables: &[QualifiedName],
+) -> Result<Vec<bool>, DbError> {
+    let names: Vec<String> = tables.iter().map(QualifiedName::sql).collect();
+    let rows = client
+        .query_typed(
+            "SELECT to_regclass(t) IS NOT NULL FROM unnest($1::text[]) WITH ORDINALITY u(t, i) ORDER BY i",
+            &[(&names, Type::TEXT_ARRAY)],
+        )
+        .on(Side::Destination, "looking for the destination tables")?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Lower bound when neither state nor receipts know one (`exists`: whether the destination
 /// table does): rows at the destination's max cursor are re-read, since a crash may have
 /// left only part of a run of equal values.

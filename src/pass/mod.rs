@@ -147,7 +147,7 @@ pub fn preview(job: &Job) -> Result<Preview, Error> {
             true,
         ),
         StartPoint::New { pass, lower } => (
-            plan_new_pass(job, &mut src, &mut dst, pass, lower)?.0,
+            plan_new_pass(job, (&mut src, &mut dst), pass, lower, None)?.0,
             false,
         ),
     };
@@ -164,12 +164,15 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let planning = Instant::now();
     let mut src = job.source.get()?;
     let mut dst = job.dest.get()?;
-    let prefetched = job
-        .share
-        .as_ref()
-        .and_then(|s| s.receipts.lock().unwrap_or_else(|e| e.into_inner()).take());
+    let prefetched = job.share.as_ref().and_then(|s| {
+        s.prefetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    });
+    let dest_exists = prefetched.as_ref().map(|p| p.dest_exists);
     let receipt = match prefetched {
-        Some(receipt) => receipt,
+        Some(p) => p.receipts,
         None => job.receipts.latest(&mut dst, &job.spec.job_id)?,
     };
     let recorded = match job.state.pass() {
@@ -217,7 +220,8 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
                 }
                 .into());
             }
-            let (p, snapshot, holdback) = plan_new_pass(job, &mut src, &mut dst, pass, lower)?;
+            let (p, snapshot, holdback) =
+                plan_new_pass(job, (&mut src, &mut dst), pass, lower, dest_exists)?;
             new_plan = Some((snapshot, holdback));
             p
         }

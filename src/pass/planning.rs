@@ -21,15 +21,16 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
 /// are carried to the next plan.
 pub(super) fn plan_new_pass(
     job: &Job,
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
+    (src, dst): (&mut postgres::Client, &mut postgres::Client),
     pass: u64,
     lower: Option<Position>,
+    dest_exists: Option<bool>,
 ) -> Result<(PassRecord, PassSnapshot, Holdback), Error> {
     let spec = &job.spec;
     let cursor_type = &job.ks.cursor.1;
-    // Whether the destination table exists, asked once.
-    let mut known = None;
+    // Whether the destination table exists: known already (a set's round read it for every
+    // table), or asked once.
+    let mut known = dest_exists;
     let mut exists = |dst: &mut postgres::Client| -> Result<bool, Error> {
         if known.is_none() {
             known = Some(bounds::destination_exists(dst, &spec.table)?);

@@ -1,5 +1,6 @@
 //! A round over a set of tables: the members as the source has them now (largest first),
-//! `--jobs` + 1 table runners taking them in that order, and `--jobs` worker slots shared by
+//! their latest receipts and destination tables read at once (`Prefetched`), `--jobs` + 1
+//! table runners taking them in that order, and `--jobs` worker slots shared by
 //! every table's workers (the largest waiting table gets a freed slot first), so N workers
 //! stay busy until the last slice. Each table is its own job (state records, receipts,
 //! retries of transient errors); a table's permanent error stops that table only. One line

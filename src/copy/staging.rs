@@ -126,19 +126,12 @@ pub fn last_position(
         "SELECT {} FROM {STAGE} ORDER BY {SEQ} DESC LIMIT 1",
         ks.position_select()
     );
+    let doing = "reading the window's end";
     let row = txn
         .query_typed_one(&sql, &[])
-        .on(Side::Destination, "reading the window's end")?;
+        .on(Side::Destination, doing)?;
     crate::db::round_trips(1);
-    // Among NULL cursors the cursor value is NULL; key columns are never NULL.
-    let values = (0..row.len())
-        .map(|i| {
-            row.try_get::<_, Option<String>>(i)
-                .map(Option::unwrap_or_default)
-        })
-        .collect::<Result<_, _>>()
-        .on(Side::Destination, "reading the window's end")?;
-    Ok(ks.position_after(kind, values))
+    super::window_end::position_of(&row, Side::Destination, doing, (ks, kind))
 }
 
 enum ReadFailure {

@@ -65,6 +65,16 @@ pub fn after_last_row(
         .next()
         .ok_or_else(|| DbError::other(side, DbErrorKind::Other, doing, "no row printed"))?;
     crate::db::round_trips(1);
+    position_of(&row, side, doing, (ks, kind))
+}
+
+/// The position after the row whose cursor and key a statement printed as text columns.
+pub fn position_of(
+    row: &postgres::Row,
+    side: Side,
+    doing: &str,
+    (ks, kind): (&KeySpace, &SliceKind),
+) -> Result<Position, DbError> {
     // Among NULL cursors the cursor value is NULL; key columns are never NULL.
     let texts = (0..row.len())
         .map(|i| {

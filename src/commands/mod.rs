@@ -97,6 +97,7 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
                 text_hash: args.text_hash,
                 keys_only: false,
                 skip_window_sums: false,
+                whole_first: false,
             };
             let cmd = verify::VerifyCommand {
                 options,

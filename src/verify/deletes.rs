@@ -41,6 +41,7 @@ pub fn sweep(spec: &JobSpec, db: &Databases) -> Result<DeleteSummary, Error> {
         text_hash: false,
         keys_only: true,
         skip_window_sums: false,
+        whole_first: false,
     };
     let report = super::run(spec, db, &options)?;
     // Rows the source still has elsewhere (their cursor moved past the range) were turned

@@ -73,6 +73,7 @@ pub fn run(job: &Job, pass: u64) -> Result<Option<DiffSummary>, Error> {
         text_hash: false,
         keys_only: false,
         skip_window_sums: most_windows_differed(job),
+        whole_first: nothing_differed(job),
     };
     let report = super::run(&job.spec, &db, &options)?;
     let work = by_window(&report.differing_rows);
@@ -129,6 +130,17 @@ fn most_windows_differed(job: &Job) -> bool {
         .diff_pass()
         .unwrap_or(None)
         .is_some_and(|d| d.windows > 0 && d.differing_windows * 2 > d.windows)
+}
+
+/// Whether the last diff pass finished and found nothing differing (a quiet table): then
+/// this one compares the whole table first (one plain scan a side, as cheap as a comparison
+/// gets) and sums windows only when that differs — one scan more for the first pass after
+/// changes resume.
+fn nothing_differed(job: &Job) -> bool {
+    job.state
+        .diff_pass()
+        .unwrap_or(None)
+        .is_some_and(|d| d.finished && d.windows > 0 && d.differing_windows == 0)
 }
 
 /// The differing rows grouped by window, in window order.

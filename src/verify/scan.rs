@@ -128,3 +128,30 @@ pub fn both(
     });
     Ok((s?, d?))
 }
+
+/// A side's row count and exact sum of row hashes.
+pub type Whole = (i64, i128);
+
+/// The range's row count and sum of row hashes on each side, both at once, one plain
+/// statement a side (no windows: a diff pass after one that found nothing differing asks
+/// this first, and sums windows only when it differs).
+pub fn whole_both(
+    src: &mut postgres::Client,
+    dst: &mut postgres::Client,
+    checks: &Checksums<'_>,
+) -> Result<(Whole, Whole), Error> {
+    let sql = format!(
+        "SELECT 0, count(*), coalesce(sum({}), 0)::text FROM {} a WHERE {}",
+        checks.row_hash(),
+        checks.shape.table.sql(),
+        checks.range_condition()
+    );
+    let whole = |client: &mut postgres::Client, side| -> Result<Whole, Error> {
+        Ok(read(client, side, &sql)?.remove(&0).unwrap_or((0, 0)))
+    };
+    let (s, d) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| whole(src, Side::Source));
+        (super::joined(a), whole(dst, Side::Destination))
+    });
+    Ok((s?, d?))
+}

@@ -263,3 +263,33 @@ fn rows_moved_between_hashing_and_reading_back_are_found_by_a_scan() {
     assert!(stdout(&out).contains("30 rows written"), "{}", stdout(&out));
     assert_tables_equal(&src, &dst, "items", "id");
 }
+
+/// After a pass that found nothing differing, the next compares each whole table first (one
+/// plain scan a side) and sums windows only when that differs: a quiet table costs one
+/// comparison, and one changed row is still found and applied.
+#[test]
+fn after_a_quiet_pass_the_whole_table_is_compared_first_and_a_change_still_found() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    items(&src, 20_000);
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "items").with(&["--mode", "diff", "-v"]);
+    job.options.retain(|o| o != "--quiet");
+    job.run_ok("single", &[]);
+    let quiet = job.run_ok("single", &[]);
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(err.contains("whole-range checksums of both sides"), "{err}");
+    assert!(
+        err.contains("(equal)") && !err.contains("window checksums"),
+        "{err}"
+    );
+    assert!(stdout(&quiet).contains("0 differed"), "{}", stdout(&quiet));
+    src.exec("UPDATE items SET qty = qty + 1 WHERE id = 12345");
+    let changed = job.run_ok("single", &[]);
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(err.contains("different: summing windows"), "{err}");
+    assert!(
+        stdout(&changed).contains("1 rows written"),
+        "{}",
+        stdout(&changed)
+    );
+    assert_tables_equal(&src, &dst, "items", "id");
+}

@@ -192,31 +192,6 @@ fn choose_row_hash(
     }
 }
 
-/// With `whole_first`, both sides' whole-range counts (the rows of each) when their counts
-/// and sums are equal; `None` when they differ or were not asked.
-fn equal_whole(
-    src: &mut postgres::Client,
-    dst: &mut postgres::Client,
-    checks: &Checksums<'_>,
-    opts: &VerifyOptions,
-) -> Result<Option<(i64, i64)>, Error> {
-    if !opts.whole_first {
-        return Ok(None);
-    }
-    let scanning = Instant::now();
-    let (s, d) = scan::whole_both(src, dst, checks)?;
-    log::debug!(
-        "verify: whole-range checksums of both sides in {:.1} ms ({})",
-        scanning.elapsed().as_secs_f64() * 1000.0,
-        if s == d {
-            "equal"
-        } else {
-            "different: summing windows"
-        }
-    );
-    Ok((s == d).then_some((s.0, d.0)))
-}
-
 /// Verifies a job's tables.
 pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<VerifyReport, Error> {
     if !db.dest_existed {
@@ -290,7 +265,7 @@ pub fn run(spec: &JobSpec, db: &Databases, opts: &VerifyOptions) -> Result<Verif
             db.shape.estimated_rows.max(0.0) as u64,
             None,
         )
-    } else if let Some(equal) = equal_whole(&mut src, &mut dst, &checks, opts)? {
+    } else if let Some(equal) = scan::equal_whole(&mut src, &mut dst, &checks, opts)? {
         (Vec::new(), Vec::new(), 0, Some(equal))
     } else {
         let scanning = Instant::now();

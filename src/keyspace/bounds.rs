@@ -114,13 +114,8 @@ pub fn destination_exists(
     client: &mut postgres::Client,
     table: &QualifiedName,
 ) -> Result<bool, DbError> {
-    Ok(client
-        .query_typed_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[(&table.sql(), Type::TEXT)],
-        )
-        .on(Side::Destination, "looking for the destination table")?
-        .get(0))
+    let exists = destinations_exist(client, std::slice::from_ref(table))?;
+    Ok(exists.first().copied().unwrap_or(false))
 }
 
 /// Whether each of the destination tables exists, in their order, in one statement.

@@ -5,9 +5,10 @@
 //! waits. Every other read or write of a job's records first waits for that job's batches
 //! to be written (`settle_tree`; the store's own records: every batch, `settle`), so no one
 //! reads a state older than a checkpoint handed over, and no older batch overwrites a newer
-//! write — and a table of a set does not wait for the fsync of another table's checkpoint. A failed background write is returned to the next
-//! caller. Dropping the flusher writes what is left. The receipts make the lag safe: a
-//! checkpoint lost to a kill is a state behind the receipts, which reconciliation corrects.
+//! write — and a table of a set does not wait for the fsync of another table's checkpoint.
+//! A failed background write is returned to the next caller. Dropping the flusher writes
+//! what is left. The receipts make the lag safe: a checkpoint lost to a kill is a state
+//! behind the receipts, which reconciliation corrects.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;

@@ -9,7 +9,7 @@
 
 pub mod codec;
 mod diff;
-pub(crate) mod files;
+mod files;
 mod flusher;
 pub mod keys;
 mod plan;
@@ -308,6 +308,11 @@ impl JobState {
             codec::encode(window),
         );
         batch.insert(keys::PASS, codec::encode(pass));
+        self.hand_over(batch)
+    }
+
+    /// Hands a batch of this job's records to the flusher (written and flushed in order).
+    fn hand_over(&self, batch: sled::Batch) -> Result<(), StateError> {
         self.flusher
             .submit(&self.tree, batch)
             .map_err(|e| self.io(e))

@@ -30,9 +30,7 @@ impl JobState {
         batch.insert(keys::PASS, codec::encode(pass));
         batch.insert(keys::SNAPSHOT, codec::encode(snapshot));
         batch.insert(keys::HOLDBACK, codec::encode(holdback));
-        self.flusher
-            .submit(&self.tree, batch)
-            .map_err(|e| self.io(e))
+        self.hand_over(batch)
     }
 
     /// Waits until everything of this job handed to the flusher is written and flushed.

@@ -44,7 +44,7 @@ impl Places {
             std::process::id(),
             SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
-        let file = crate::state::files::private_file_options()
+        let file = crate::state::private_file_options()
             .read(true)
             .write(true)
             .create_new(true)

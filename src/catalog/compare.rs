@@ -81,11 +81,7 @@ mod tests {
                     name: n.to_string(),
                     sql_type: t.to_string(),
                     not_null: false,
-                    generated: false,
-                    type_oid: 0,
-                    generation: None,
-                    computed: false,
-                    collation: None,
+                    ..Default::default()
                 })
                 .collect(),
             primary_key: pk.iter().map(|s| s.to_string()).collect(),

@@ -1,7 +1,7 @@
 //! CREATE TABLE for a missing destination, built from the source's shape: same columns,
 //! exact types, column collations other than the type's default, NOT NULL, generation
-//! expressions and primary key. Runs inside the caller's transaction, so a
-//! failure leaves nothing behind.
+//! expressions, identity, defaults (with the sequences they draw from) and primary key.
+//! Runs inside the caller's transaction, so a failure leaves nothing behind.
 
 use super::TableShape;
 use crate::db::ident::{literal, quote};
@@ -24,8 +24,10 @@ pub fn create_table_sql(
         .columns
         .iter()
         .map(|c| {
-            let generated = match (&c.generation, c.computed) {
-                (Some(expr), true) => format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+            let generated = match (&c.generation, c.computed, c.identity, &c.default) {
+                (Some(expr), true, _, _) => format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+                (_, _, Some(identity), _) => format!(" {}", identity.clause()),
+                (_, _, None, Some(default)) => format!(" DEFAULT {default}"),
                 _ => String::new(),
             };
             let collation = c
@@ -56,16 +58,29 @@ pub fn create_table_sql(
             "DO $pgsync$ BEGIN {t}; EXCEPTION WHEN duplicate_object THEN NULL; END $pgsync$; "
         );
     }
+    // A default that draws from a sequence (a `serial` column): the sequence first, owned by
+    // its column afterwards (dropped with the table, as on the source).
+    let mut owned = String::new();
+    for c in shape.columns.iter().filter(|c| c.identity.is_none()) {
+        if let Some(seq) = &c.default_sequence {
+            prelude += &format!("CREATE SEQUENCE IF NOT EXISTS {seq}; ");
+            owned += &format!(
+                "; ALTER SEQUENCE {seq} OWNED BY {}.{}",
+                shape.table.sql(),
+                quote(&c.name)
+            );
+        }
+    }
     if with_key {
         format!(
-            "{prelude}CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            "{prelude}CREATE TABLE {} ({}, PRIMARY KEY ({})){owned}",
             shape.table.sql(),
             cols.join(", "),
             shape.key_list(None)
         )
     } else {
         format!(
-            "{prelude}CREATE TABLE {t} ({}); COMMENT ON TABLE {t} IS {}",
+            "{prelude}CREATE TABLE {t} ({}){owned}; COMMENT ON TABLE {t} IS {}",
             cols.join(", "),
             literal(KEY_LATER),
             t = shape.table.sql()

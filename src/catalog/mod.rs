@@ -1,10 +1,13 @@
-//! The shape of a table as the catalog describes it: columns with their exact types
+//! The shape of a table as the catalog describes it: columns (`columns`) with their exact types
 //! (`format_type`), NOT NULL, primary key, the cursor column, triggers and the planner's row
 //! estimate. Reads `pg_catalog` only, so it works for a role with nothing but SELECT.
 
+pub mod columns;
 pub mod compare;
 pub mod ddl;
 pub mod types;
+
+pub use columns::Column;
 
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
@@ -62,12 +65,10 @@ pub enum CatalogError {
         key: String,
     },
     /// The destination lacks a user type the table uses that pgsync does not create.
-    #[error("destination: type {type_name} does not exist{}", statement.as_ref().map_or(String::new(), |s| format!("; create it first: {s}")))]
+    #[error("destination: type {type_name} does not exist, and pgsync creates only enums, domains and composite types")]
     TypeMissing {
         /// The type, as the source prints it.
         type_name: String,
-        /// The statement that creates it, when pgsync can tell.
-        statement: Option<String>,
     },
     /// A destination table of a set has a foreign key to another table of the set: windows
     /// of different tables commit independently, so it would fail halfway.
@@ -87,28 +88,6 @@ pub enum CatalogError {
     /// Database failure while reading the catalog or creating the table.
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-/// One column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    /// Column name (exact, unquoted).
-    pub name: String,
-    /// Exact type as `format_type` prints it, e.g. `numeric(18,2)`.
-    pub sql_type: String,
-    pub not_null: bool,
-    /// Generated column (`GENERATED ALWAYS AS … STORED`).
-    pub generated: bool,
-    /// Its generation expression, as `pg_get_expr` prints it.
-    pub generation: Option<String>,
-    /// The destination computes it (generated on both sides, or in a table pgsync creates):
-    /// pgsync neither reads nor writes it, and `verify` compares it like any column.
-    pub computed: bool,
-    /// Type OID (built-in types have the same OID in every database).
-    pub type_oid: u32,
-    /// A collation other than its type's default, quoted (`pg_catalog."C"`): a table pgsync
-    /// creates gets it, so text sorts and compares there as on the source.
-    pub collation: Option<String>,
 }
 
 /// A table's shape.
@@ -155,6 +134,16 @@ impl TableShape {
         self.columns.iter().filter(|c| !c.computed)
     }
 
+    /// The key's first column when it is an integer drawing its values from a sequence
+    /// (identity or `serial`): the sequence must stay ahead of the copied keys.
+    pub fn key_sequence_column(&self) -> Option<&Column> {
+        const INTEGERS: [u32; 3] = [20, 21, 23];
+        let first = self.column(self.primary_key.first()?)?;
+        (INTEGERS.contains(&first.type_oid)
+            && (first.identity.is_some() || first.default_sequence.is_some()))
+        .then_some(first)
+    }
+
     /// Comma-separated quoted primary-key list, optionally prefixed by an alias.
     pub fn key_list(&self, alias: Option<&str>) -> String {
         join_quoted(self.primary_key.iter().map(String::as_str), alias)
@@ -172,39 +161,6 @@ pub fn join_quoted<'a>(names: impl Iterator<Item = &'a str>, alias: Option<&str>
         .join(", ")
 }
 
-/// The columns as the catalog query lists them: `[[name, type, not null, generated, type
-/// oid, generation expression, collation], …]` (pure).
-fn parse_columns(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
-    type Row = (
-        String,
-        String,
-        bool,
-        bool,
-        u32,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = match json {
-        Some(text) => serde_json::from_str(text)?,
-        None => Vec::new(),
-    };
-    Ok(rows
-        .into_iter()
-        .map(
-            |(name, sql_type, not_null, generated, type_oid, generation, collation)| Column {
-                name,
-                sql_type,
-                not_null,
-                generated,
-                type_oid,
-                generation,
-                computed: false,
-                collation,
-            },
-        )
-        .collect())
-}
-
 /// Loads a table's shape, `Ok(None)` when it does not exist.
 pub fn load(
     client: &mut postgres::Client,
@@ -214,7 +170,7 @@ pub fn load(
 ) -> Result<Option<TableShape>, CatalogError> {
     let doing = format!("reading the catalog for {table}");
     // One statement (one round trip on a link with latency): the relation, its columns as
-    // JSON, its primary key, whether it has user triggers, whether an index starts with the
+    // JSON (`columns::parse`), its primary key, whether it has user triggers, whether an index starts with the
     // cursor column.
     let rel = client
         .query_typed_opt(
@@ -224,7 +180,14 @@ pub fn load(
                        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END, \
                        (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_catalog.pg_collation co \
                           JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
-                         WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation)) ORDER BY a.attnum)::text \
+                         WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation), \
+                       a.attidentity::text, \
+                       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END, \
+                       (SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname) FROM pg_catalog.pg_depend dep \
+                          JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S' \
+                          JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace \
+                         WHERE a.attgenerated = '' AND dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid \
+                           AND dep.refclassid = 'pg_catalog.pg_class'::regclass LIMIT 1)) ORDER BY a.attnum)::text \
                 FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
                ARRAY(SELECT a.attname::text FROM pg_index i \
@@ -251,7 +214,7 @@ pub fn load(
             relkind,
         });
     }
-    let columns = parse_columns(rel.get::<_, Option<String>>(4).as_deref()).map_err(|e| {
+    let columns = columns::parse(rel.get::<_, Option<String>>(4).as_deref()).map_err(|e| {
         CatalogError::Db(DbError::other(
             side,
             crate::db::DbErrorKind::Other,
@@ -377,24 +340,4 @@ pub fn columns_without_equality(client: &mut postgres::Client, shape: &TableShap
         })
         .map(|c| c.name.clone())
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_catalog_column_list_reads_names_types_generation_and_collation() {
-        let cols = super::parse_columns(Some(
-            r#"[["id", "text", true, false, 25, null, "pg_catalog.\"C\""], ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)", null]]"#,
-        ))
-        .unwrap();
-        assert_eq!(cols.len(), 2);
-        assert_eq!((cols[0].name.as_str(), cols[0].type_oid), ("id", 25));
-        assert_eq!(cols[0].collation.as_deref(), Some("pg_catalog.\"C\""));
-        assert_eq!(cols[1].collation, None);
-        assert_eq!(cols[1].name, "Total \"x\"");
-        assert_eq!(cols[1].generation.as_deref(), Some("(a * 2)"));
-        assert!(cols[1].generated && !cols[1].not_null);
-        assert!(super::parse_columns(None).unwrap().is_empty());
-        assert!(super::parse_columns(Some("[[1]]")).is_err());
-    }
 }

@@ -1,7 +1,7 @@
 //! User types a table uses (enums, domains, composites, and arrays of them), for a
-//! destination pgsync creates: a missing enum is created with the table, in its
-//! transaction; any other missing type refuses the job up front, naming the type and, for a
-//! domain, the statement to run.
+//! destination pgsync creates: a missing enum, domain or composite is created with the
+//! table, in its transaction (enums first, composites last); any other missing type (a
+//! range) refuses the job up front, naming the type.
 
 use super::{CatalogError, TableShape};
 use crate::db::ident::literal;
@@ -13,10 +13,9 @@ use postgres::types::Type;
 pub struct UserType {
     /// Its name as `format_type` prints it (quoted, schema-qualified when off the path).
     pub name: String,
-    /// `CREATE TYPE … AS ENUM (…)` or `CREATE DOMAIN …`; `None` for other kinds.
+    /// `CREATE TYPE … AS ENUM (…)`, `CREATE DOMAIN …` or `CREATE TYPE … AS (…)`; `None`
+    /// for other kinds (pgsync does not create those).
     pub create: Option<String>,
-    /// An enum (pgsync creates those itself).
-    pub is_enum: bool,
 }
 
 /// The user types the source table's columns use, each once.
@@ -33,6 +32,8 @@ pub fn used_by(
                CASE t.typtype
                  WHEN 'd' THEN format_type(t.typbasetype, t.typtypmod) || coalesce(' ' || (
                    SELECT string_agg(pg_catalog.pg_get_constraintdef(c.oid), ' ') FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid), '')
+                 WHEN 'c' THEN (SELECT string_agg(quote_ident(ca.attname) || ' ' || format_type(ca.atttypid, ca.atttypmod), ', ' ORDER BY ca.attnum)
+                   FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = t.typrelid AND ca.attnum > 0 AND NOT ca.attisdropped)
                END
              FROM pg_catalog.pg_attribute a
              JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
@@ -41,7 +42,7 @@ pub fn used_by(
              WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                AND t.typtype IN ('e', 'd', 'c', 'r')
-             ORDER BY 1",
+             ORDER BY 2 DESC, 1",
             &[(&shape.table.sql(), Type::TEXT)],
         )
         .on(Side::Source, "reading the table's user types")?;
@@ -63,19 +64,18 @@ pub fn used_by(
                 "d" => r
                     .get::<_, Option<String>>(3)
                     .map(|def| format!("CREATE DOMAIN {name} AS {def}")),
+                "c" => r
+                    .get::<_, Option<String>>(3)
+                    .map(|attrs| format!("CREATE TYPE {name} AS ({attrs})")),
                 _ => None,
             };
-            UserType {
-                name,
-                create,
-                is_enum: kind == "e",
-            }
+            UserType { name, create }
         })
         .collect())
 }
 
-/// The statements that create the enums missing on the destination, to run with the
-/// CREATE TABLE; an error naming any other missing type.
+/// The statements that create the types missing on the destination, to run with the
+/// CREATE TABLE; an error naming a missing type pgsync cannot create.
 pub fn missing_on_destination(
     client: &mut postgres::Client,
     types: &[UserType],
@@ -89,13 +89,12 @@ pub fn missing_on_destination(
             )
             .on(Side::Destination, "looking for the table's user types")?
             .get(0);
-        match (exists, t.is_enum, &t.create) {
-            (true, _, _) => {}
-            (false, true, Some(sql)) => create.push(sql.clone()),
-            (false, _, statement) => {
+        match (exists, &t.create) {
+            (true, _) => {}
+            (false, Some(sql)) => create.push(sql.clone()),
+            (false, None) => {
                 return Err(CatalogError::TypeMissing {
                     type_name: t.name.clone(),
-                    statement: statement.clone(),
                 })
             }
         }

@@ -88,11 +88,7 @@ mod tests {
                     name: n.to_string(),
                     sql_type: "text".into(),
                     not_null: false,
-                    generated: false,
-                    generation: None,
-                    computed: false,
-                    collation: None,
-                    type_oid: 0,
+                    ..Default::default()
                 })
                 .collect(),
             primary_key: vec!["id".into()],

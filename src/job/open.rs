@@ -35,7 +35,7 @@ pub struct Job {
     /// Cursor and key columns with types.
     pub ks: KeySpace,
     pub receipts: Receipts,
-    /// Enums the destination lacks, created with the table when pgsync creates it.
+    /// User types the destination lacks, created with the table when pgsync creates it.
     pub types_to_create: Vec<String>,
     /// The source is a hot standby: its replay lag in seconds when the job opened.
     pub standby_lag: Option<f64>,

@@ -1,6 +1,7 @@
 //! The destination side of a pass: create the table when missing (with its key, or
 //! without it for a load that builds it at the end), the receipts table, the
-//! upsert statement; and building a deferred primary key.
+//! upsert statement; building a deferred primary key; keeping a key's sequence ahead of
+//! the copied keys.
 
 use super::warn;
 use crate::catalog::{self, compare, ddl};
@@ -12,22 +13,30 @@ use crate::runtime::failpoint;
 use crate::state::records::ApplyMode;
 use postgres::types::Type;
 
-/// Creates the destination table when missing (one transaction) and the receipts table;
-/// returns the upsert statement (each worker creates the staging table it reads from).
+/// What the destination is ready for.
+pub(super) struct Prepared {
+    /// The upsert statement (each worker creates the staging table it reads from).
+    pub upsert_sql: String,
+    /// The destination's key column whose sequence must follow the copied keys.
+    pub key_sequence: Option<String>,
+}
+
+/// Creates the destination table when missing (one transaction) and the receipts table.
 pub(super) fn prepare_destination(
     job: &mut Job,
     dst: &mut postgres::Client,
     apply: ApplyMode,
-) -> Result<String, Error> {
+) -> Result<Prepared, Error> {
     let table = &job.spec.table;
-    let key_deferred = match catalog::load(dst, Side::Destination, table, None)? {
+    let (key_deferred, key_sequence) = match catalog::load(dst, Side::Destination, table, None)? {
         Some(mut existing) => {
             if let Some(key) = job.spec.key.as_deref() {
                 catalog::use_key(dst, Side::Destination, &mut existing, key)?;
             }
             compare::same_shape(&job.shape, &existing)?;
             job.shape.has_user_triggers = existing.has_user_triggers;
-            existing.key_deferred
+            let sequence = existing.key_sequence_column().map(|c| c.name.clone());
+            (existing.key_deferred, sequence)
         }
         None => {
             let schema_exists: bool = dst
@@ -46,7 +55,8 @@ pub(super) fn prepare_destination(
             crate::db::create_if_missing(dst, &sql)
                 .on(Side::Destination, "creating the destination table")?;
             job.shape.has_user_triggers = false;
-            !with_key
+            let sequence = job.shape.key_sequence_column().map(|c| c.name.clone());
+            (!with_key, sequence)
         }
     };
     // A key left unbuilt by an earlier run (crash during the load's end) is built before any
@@ -56,7 +66,36 @@ pub(super) fn prepare_destination(
     }
     job.receipts.ensure(dst)?;
     let text_compared = catalog::columns_without_equality(dst, &job.shape);
-    Ok(upsert::upsert_sql(&job.shape, &text_compared))
+    Ok(Prepared {
+        upsert_sql: upsert::upsert_sql(&job.shape, &text_compared),
+        key_sequence,
+    })
+}
+
+/// Moves the sequence of the destination's key column (identity or `serial`) past the
+/// largest key copied, so that rows inserted at the destination after the cutover do not
+/// collide with copied ones; never moves it back. One statement (the key's index answers
+/// `max`), after a pass that wrote rows.
+pub(super) fn advance_key_sequence(
+    job: &Job,
+    dst: &mut postgres::Client,
+    column: &str,
+) -> Result<(), Error> {
+    let sql = format!(
+        "SELECT pg_catalog.setval(s.seq, x.m) \
+           FROM (SELECT pg_catalog.pg_get_serial_sequence($1, $2)::regclass AS seq) s \
+           JOIN pg_catalog.pg_sequence q ON q.seqrelid = s.seq, (SELECT max({c}) AS m FROM {t}) x \
+          WHERE q.seqincrement > 0 AND x.m > coalesce(pg_catalog.pg_sequence_last_value(s.seq), q.seqstart - 1)",
+        c = crate::db::ident::quote(column),
+        t = job.spec.table.sql()
+    );
+    // The column name goes as it is: pg_get_serial_sequence takes it literally.
+    dst.query_typed(
+        &sql,
+        &[(&job.spec.table.sql(), Type::TEXT), (&column, Type::TEXT)],
+    )
+    .on(Side::Destination, "advancing the key's sequence")?;
+    Ok(())
 }
 
 /// Builds the primary key of a destination loaded without it, in one transaction that also

@@ -12,7 +12,7 @@ use crate::runtime::failpoint;
 use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, JobRecord, PassRecord, PassStats, Watermark};
 use crate::state::StateError;
-use destination::{build_deferred_key, prepare_destination};
+use destination::{advance_key_sequence, build_deferred_key, prepare_destination};
 use planning::{holdback_after, plan_new_pass, plan_rebuild};
 use progress::Progress;
 use std::time::{Duration, Instant};
@@ -240,7 +240,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     }
     timings.planning = planning.elapsed();
     let preparing = Instant::now();
-    let upsert_sql = prepare_destination(job, &mut dst, pass.apply)?;
+    let prepared = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
     let flushing = Instant::now();
     job.state.wait_durable()?;
@@ -253,7 +253,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     let plan = WindowPlan {
         shape: &job.shape,
         ks: &job.ks,
-        upsert_sql: &upsert_sql,
+        upsert_sql: &prepared.upsert_sql,
         window: &window,
     };
     let started = Instant::now();
@@ -304,6 +304,13 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
         )?;
         job.receipts
             .prune(&mut dst, &job.spec.job_id, pass.number)?;
+        if let Some(column) = prepared
+            .key_sequence
+            .as_deref()
+            .filter(|_| pass.rows_written > 0)
+        {
+            advance_key_sequence(job, &mut dst, column)?;
+        }
     } else {
         job.state.record_pass(&pass)?;
     }

@@ -303,11 +303,7 @@ mod tests {
             name: n.into(),
             sql_type: t.into(),
             not_null: true,
-            generated: false,
-            generation: None,
-            computed: false,
-            collation: None,
-            type_oid: 0,
+            ..Default::default()
         };
         let shape = TableShape {
             table: QualifiedName::parse("t").unwrap(),

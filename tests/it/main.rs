@@ -53,6 +53,10 @@ mod tls;
 /// Partitioned sources, synced through the parent.
 mod partitioned;
 
+/// Destination tables pgsync creates, and pre-created ones: identity, defaults, generated
+/// columns, collations, user types.
+mod created;
+
 /// `--mode diff`: sync without a cursor by window checksums; deletes, triggers, crashes.
 mod diff;
 

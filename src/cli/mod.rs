@@ -10,6 +10,7 @@ mod selection;
 pub mod table_config;
 
 use crate::db::tls::SslMode;
+use crate::keyspace::clock::CursorClockArg;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use duration::parse_duration;
 use std::path::PathBuf;
@@ -357,6 +358,10 @@ pub struct JobArgs {
     /// Examples: 5s, 90s, 250ms, 5min.
     #[arg(env = "PGSYNC_LOOKBACK", long, default_value = "5s", value_parser = parse_duration)]
     pub lookback: std::time::Duration,
+    /// What a numeric cursor counts: `auto` (epoch seconds, ms or µs when its values show
+    /// it), `none` (a counter), or the unit. A cursor that follows a clock is capped at it.
+    #[arg(env = "PGSYNC_CURSOR_CLOCK", long, value_enum, default_value_t = CursorClockArg::Auto)]
+    pub cursor_clock: CursorClockArg,
     /// Keep retrying transient failures (lost connections, server restarts, conflicts) for this many seconds.
     #[arg(env = "PGSYNC_RETRY_FOR", long, default_value_t = 300)]
     pub retry_for: u64,

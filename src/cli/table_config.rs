@@ -1,5 +1,5 @@
 //! `[[table]]` sections of the `--config` file: settings of one table of a job over several
-//! (`name`, then any of `cursor-column`, `key`, `lookback`, `chunksize`/`window-size`,
+//! (`name`, then any of `cursor-column`, `cursor-clock`, `key`, `lookback`, `chunksize`/`window-size`,
 //! `window-target`, `slice-rows`, `mode`); everything else is the job's. Pure; unit-tested.
 
 use super::duration::parse_duration;
@@ -13,6 +13,8 @@ pub struct TableSettings {
     pub name: String,
     /// `--cursor-column` for this table.
     pub cursor_column: Option<String>,
+    /// `--cursor-clock` for this table.
+    pub cursor_clock: Option<crate::keyspace::clock::CursorClockArg>,
     /// Comma-separated key columns (`--key`).
     pub key: Option<String>,
     /// `--lookback` for this table.
@@ -65,6 +67,7 @@ fn section(value: &toml::Value) -> Result<TableSettings, String> {
     let known = [
         "name",
         "cursor-column",
+        "cursor-clock",
         "key",
         "lookback",
         "chunksize",
@@ -82,6 +85,13 @@ fn section(value: &toml::Value) -> Result<TableSettings, String> {
     Ok(TableSettings {
         name: text("name")?.ok_or("every [[table]] needs a name")?,
         cursor_column: text("cursor-column")?,
+        cursor_clock: text("cursor-clock")?
+            .map(|c| {
+                clap::ValueEnum::from_str(&c, false).map_err(|_| {
+                    format!("[[table]] cursor-clock must be auto, none, epoch-s, epoch-ms or epoch-us, not {c:?}")
+                })
+            })
+            .transpose()?,
         key: text("key")?,
         lookback: duration("lookback")?,
         window_rows: number("window-size")?.or(number("chunksize")?),
@@ -116,10 +126,15 @@ mod tests {
 
     #[test]
     fn sections_give_per_table_settings() {
-        let text = "jobs = 2\n[[table]]\nname = \"public.orders\"\ncursor-column = \"modified\"\nlookback = \"30s\"\nchunksize = 500\n\n[[table]]\nname = \"tags\"\nkey = \"name\"\nmode = \"diff\"\n";
+        let text = "jobs = 2\n[[table]]\nname = \"public.orders\"\ncursor-column = \"modified\"\ncursor-clock = \"epoch-ms\"\nlookback = \"30s\"\nchunksize = 500\n\n[[table]]\nname = \"tags\"\nkey = \"name\"\nmode = \"diff\"\n";
         let tables = parse(text).unwrap();
         assert_eq!(tables.len(), 2);
         assert_eq!(tables[0].cursor_column.as_deref(), Some("modified"));
+        assert_eq!(
+            tables[0].cursor_clock,
+            Some(crate::keyspace::clock::CursorClockArg::EpochMs)
+        );
+        assert_eq!(tables[1].cursor_clock, None);
         assert_eq!(tables[0].lookback, Some(Duration::from_secs(30)));
         assert_eq!(tables[0].window_rows, Some(500));
         assert_eq!(tables[1].key.as_deref(), Some("name"));

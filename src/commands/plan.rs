@@ -78,8 +78,12 @@ fn print(job: &Job) -> Result<(), Error> {
     );
     println!("from:       {}", p.position());
     println!(
-        "up to:      cursor <= {}",
-        p.upper.as_deref().unwrap_or("- (no rows with a cursor)")
+        "up to:      cursor <= {}{}",
+        p.upper.as_deref().unwrap_or("- (no rows with a cursor)"),
+        job.ks.clock.map_or(String::new(), |c| format!(
+            " (capped at the source's clock; the cursor follows {})",
+            c.describe()
+        ))
     );
     println!(
         "applies:    {}",

@@ -3,6 +3,7 @@
 //! state and receipts. It reads the environment and, for the connections, the files libpq
 //! would (password file, service file, certificates); it connects to nothing.
 
+mod cursor_use;
 pub mod open;
 pub mod status;
 
@@ -55,6 +56,8 @@ pub struct JobSpec {
     pub retry_for: Duration,
     /// Overlap re-read below each watermark (late commits).
     pub lookback: Duration,
+    /// What a numeric cursor counts (`--cursor-clock`).
+    pub cursor_clock: crate::keyspace::clock::CursorClockArg,
     /// Key columns to use instead of the primary key (`--key`).
     pub key: Option<Vec<String>>,
     /// Source read throttle, rows per second.
@@ -162,6 +165,7 @@ impl JobSpec {
             },
             retry_for: Duration::from_secs(args.retry_for),
             lookback: args.lookback,
+            cursor_clock: args.cursor_clock,
             key,
             max_rate: args.max_rate,
             jobs: args.jobs as usize,
@@ -194,6 +198,7 @@ impl JobSpec {
                 spec.key = Some(parse_key(k)?);
             }
             spec.lookback = s.lookback.unwrap_or(spec.lookback);
+            spec.cursor_clock = s.cursor_clock.unwrap_or(spec.cursor_clock);
             spec.window_rows = s.window_rows.or(spec.window_rows);
             spec.window_target = s.window_target.unwrap_or(spec.window_target);
             spec.slice_rows = s.slice_rows.unwrap_or(spec.slice_rows);

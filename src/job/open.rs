@@ -8,17 +8,13 @@ use crate::db::pool::SidePool;
 use crate::db::Side;
 use crate::error::Error;
 use crate::job::JobSpec;
-use crate::keyspace::KeySpace;
+use crate::keyspace::{clock, KeySpace};
 use crate::protocol::receipts::Receipts;
 use crate::runtime::set_progress::SetProgress;
 use crate::runtime::slots::Slots;
 use crate::state::records::{Connections, JobRecord, SideConnection};
 use crate::state::{JobState, StateStore};
 use std::sync::Arc;
-
-/// Above this many rows (planner estimate), a cursor that starts no index refuses the job
-/// unless `--allow-unindexed-cursor`: below it, a scan per window costs little.
-const UNINDEXED_ROWS: u64 = 100_000;
 
 /// A job ready to run passes.
 pub struct Job {
@@ -181,6 +177,15 @@ impl Databases {
         }
         let mut shape =
             catalog::check_source(&mut src, loaded, &spec.table, &cursor, spec.key.as_deref())?;
+        // A diff job's windows run on its key: no clock.
+        let cursor_typed = (
+            cursor.clone(),
+            shape
+                .column(&cursor)
+                .map_or(String::new(), |c| c.sql_type.clone()),
+        );
+        let choice = (!diff).then_some(spec.cursor_clock);
+        let clock = clock::cursor_clock(&mut src, &spec.table, &cursor_typed, choice)?;
         let mut dst = dest.get()?;
         let mut dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
         if let (Some(d), Some(key)) = (dest_shape.as_mut(), spec.key.as_deref()) {
@@ -189,8 +194,8 @@ impl Databases {
         if let Some(d) = &dest_shape {
             compare::same_shape(&shape, d)?;
         }
-        // A table pgsync will create needs the user types its columns use: enums are
-        // created with it; any other missing type refuses the job now, before any write.
+        // A table pgsync will create needs the user types its columns use: enums, domains
+        // and composites are created with it; a range refuses the job now, before any write.
         let types_to_create = match &dest_shape {
             Some(_) => Vec::new(),
             None => types::missing_on_destination(&mut dst, &types::used_by(&mut src, &shape)?)?,
@@ -204,49 +209,8 @@ impl Databases {
                 .is_none_or(|d| d.column(&column.name).is_some_and(|c| c.generated));
         }
         drop(dst);
-        if !shape.cursor_indexed && !diff {
-            // The cursor, then the key columns it is not one of (a table partitioned by its
-            // cursor has the cursor in its key).
-            let columns = std::iter::once(spec.cursor.as_str()).chain(
-                shape
-                    .primary_key
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|k| *k != spec.cursor),
-            );
-            // A partitioned table takes no CONCURRENTLY index (its partitions do, one by one).
-            let statement = format!(
-                "CREATE INDEX{} ON {} ({})",
-                if shape.partitioned {
-                    ""
-                } else {
-                    " CONCURRENTLY"
-                },
-                spec.table,
-                catalog::join_quoted(columns, None)
-            );
-            if shape.estimated_rows > UNINDEXED_ROWS as f64 && !spec.allow_unindexed_cursor {
-                return Err(catalog::CatalogError::CursorUnindexed {
-                    table: spec.table.clone(),
-                    column: spec.cursor.clone(),
-                    rows: shape.estimated_rows.max(0.0) as u64,
-                    statement,
-                }
-                .into());
-            }
-            let message = format!(
-                "source: no index starts with column {:?}; every window will scan the table. Create one: {statement}",
-                spec.cursor,
-            );
-            crate::runtime::output::note(&spec.output, "warn", &message);
-        }
-        if shape.primary_key.contains(&spec.cursor) && !diff {
-            let message = format!(
-                "source: the key ({}) includes the cursor column {:?} (as a table partitioned by its cursor must): an update that moves the cursor gives the row a new key, and the destination keeps the old version (`verify` reports it). Fine for rows that are only inserted; otherwise name a unique key without the cursor with --key",
-                shape.key_list(None),
-                spec.cursor
-            );
-            crate::runtime::output::note(&spec.output, "warn", &message);
+        if !diff {
+            super::cursor_use::check(spec, &shape)?;
         }
         let column_type = |name: &str| {
             shape
@@ -255,12 +219,13 @@ impl Databases {
                 .unwrap_or_default()
         };
         let ks = KeySpace {
-            cursor: (cursor.clone(), column_type(&cursor)),
+            cursor: cursor_typed,
             key: shape
                 .primary_key
                 .iter()
                 .map(|k| (k.clone(), column_type(k)))
                 .collect(),
+            clock,
         };
         // The upsert targets the destination: its triggers (not the source's) decide
         // whether equal rows must be filtered before the INSERT.

@@ -17,7 +17,7 @@ use crate::db::{DbError, PgResultExt, Side};
 /// What a new pass's plan reads from the source at once.
 #[derive(Debug)]
 pub struct AtPlan {
-    /// The source's max cursor (capped at its clock for a time-like cursor).
+    /// The source's max cursor (capped at the cursor's clock, if it follows one).
     pub upper: Option<String>,
     /// Rows more than a day past the clock, if any.
     pub beyond: Option<BeyondClock>,

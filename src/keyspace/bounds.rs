@@ -1,7 +1,8 @@
 //! The bounds of a pass. Upper: the source's max cursor, read once at the start of the pass
-//! (rows that move past it during the pass belong to the next pass) — capped, for a
-//! time-like cursor (timestamptz, timestamp, date), at the source's clock: one row dated
-//! 9999-12-31 or `infinity` must not carry the watermark there and freeze every later pass.
+//! (rows that move past it during the pass belong to the next pass) — capped, for a cursor
+//! that follows a clock (a time type, or epoch numbers: `clock.rs`), at the source's clock:
+//! one row dated 9999-12-31 or `infinity` must not carry the watermark there and freeze
+//! every later pass.
 //! Rows past the clock wait until it reaches them; those more than a day past it are
 //! reported every pass (`beyond_clock`). Lower: the committed
 //! watermark (from the state store, reconciled with the destination's receipts); without
@@ -12,23 +13,8 @@ use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
 use postgres::types::Type;
 
-/// The clock a cursor of this SQL type (as `format_type` prints it) follows, as a source
-/// expression; `None` for a type that is not a point in time.
-pub fn clock(sql_type: &str) -> Option<&'static str> {
-    let t = sql_type.to_ascii_lowercase();
-    if t.starts_with("timestamp") && t.ends_with("with time zone") {
-        Some("pg_catalog.now()")
-    } else if t.starts_with("timestamp") {
-        Some("LOCALTIMESTAMP")
-    } else if t == "date" {
-        Some("CURRENT_DATE")
-    } else {
-        None
-    }
-}
-
 /// The source's max cursor as text, `None` for an empty table (or all-NULL cursors); for a
-/// time-like cursor, the max among values not past the source's clock.
+/// cursor that follows a clock, the max among values not past it.
 pub fn source_upper(
     client: &mut postgres::Client,
     table: &QualifiedName,
@@ -41,14 +27,16 @@ pub fn source_upper(
         .map(|r| r.get(0)))
 }
 
-/// The largest non-NULL cursor as text, capped at the clock for a time-like cursor: by
+/// The largest non-NULL cursor as text, capped at the cursor's clock if it has one: by
 /// `ORDER BY … DESC LIMIT 1` (what the planner makes of `max()` on an index), which also
 /// works for ordered types without a `max` aggregate (uuid keys cut a diff job's windows).
 /// The text is named `largest`: an output column named as the cursor would make `ORDER BY`
 /// sort the text (`99` after `100`).
 pub fn max_cursor_sql(table: &QualifiedName, ks: &KeySpace) -> String {
     let cursor = quote(&ks.cursor.0);
-    let cap = clock(&ks.cursor.1).map_or(String::new(), |now| format!(" AND {cursor} <= {now}"));
+    let cap = ks.clock.map_or(String::new(), |clock| {
+        format!(" AND {cursor} <= {}", clock.at_sql(&ks.cursor.1, 0))
+    });
     format!(
         "SELECT {cursor}::text AS largest FROM {} WHERE {cursor} IS NOT NULL{cap} ORDER BY {cursor} DESC LIMIT 1",
         table.sql()
@@ -65,11 +53,11 @@ pub struct BeyondClock {
     pub example: String,
 }
 
-/// The statement counting rows more than a day past the clock of a time-like cursor —
-/// columns `rows bigint, example text` (the first one's position) — or `None` when the
-/// cursor is not time-like. Read with the cursor index, so cheap when they are few.
+/// The statement counting rows more than a day past the cursor's clock — columns `rows
+/// bigint, example text` (the first one's position) — or `None` when the cursor follows no
+/// clock. Read with the cursor index, so cheap when they are few.
 pub fn beyond_clock_sql(table: &QualifiedName, ks: &KeySpace) -> Option<String> {
-    let now = clock(&ks.cursor.1)?;
+    let day_ahead = ks.clock?.at_sql(&ks.cursor.1, 1);
     let cursor = quote(&ks.cursor.0);
     let row = std::iter::once(&ks.cursor.0)
         .chain(ks.key.iter().map(|(n, _)| n))
@@ -77,7 +65,7 @@ pub fn beyond_clock_sql(table: &QualifiedName, ks: &KeySpace) -> Option<String> 
         .collect::<Vec<_>>()
         .join(", ");
     Some(format!(
-        "SELECT count(*) AS rows, min(ROW({row})::text) AS example FROM {} WHERE {cursor} > {now} + interval '1 day'",
+        "SELECT count(*) AS rows, min(ROW({row})::text) AS example FROM {} WHERE {cursor} > {day_ahead}",
         table.sql()
     ))
 }
@@ -157,15 +145,16 @@ pub fn destination_fallback(
 
 /// Whether a lower bound lies past the source's clock: a watermark that an earlier pgsync
 /// (before the clock cap) followed to a far-future row, where every later pass would find
-/// nothing. False for cursors that are not time-like.
+/// nothing. False for cursors that follow no clock.
 pub fn past_clock(
     client: &mut postgres::Client,
     ks: &KeySpace,
     pos: &Position,
 ) -> Result<bool, DbError> {
-    let (Some(now), Some(value)) = (clock(&ks.cursor.1), lower_cursor(pos)) else {
+    let (Some(clock), Some(value)) = (ks.clock, lower_cursor(pos)) else {
         return Ok(false);
     };
+    let now = clock.at_sql(&ks.cursor.1, 0);
     // The type comes from the catalog (format_type), never from the user.
     let sql = format!("SELECT $1::text::{} > {now}", ks.cursor.1);
     Ok(client
@@ -197,26 +186,4 @@ pub fn standby_lag(client: &mut postgres::Client) -> Result<Option<f64>, DbError
         )
         .on(Side::Source, "asking whether the source is a standby")?;
     Ok(row.get::<_, bool>(0).then(|| row.get::<_, f64>(1).max(0.0)))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn time_like_cursors_follow_the_source_clock() {
-        assert_eq!(
-            super::clock("timestamp with time zone"),
-            Some("pg_catalog.now()")
-        );
-        assert_eq!(
-            super::clock("timestamp(3) with time zone"),
-            Some("pg_catalog.now()")
-        );
-        assert_eq!(
-            super::clock("timestamp without time zone"),
-            Some("LOCALTIMESTAMP")
-        );
-        assert_eq!(super::clock("date"), Some("CURRENT_DATE"));
-        assert_eq!(super::clock("bigint"), None);
-        assert_eq!(super::clock("numeric(20,0)"), None);
-    }
 }

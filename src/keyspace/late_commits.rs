@@ -25,6 +25,7 @@
 //! transaction id `b/n` as `2^63 | b << 32 | n`, a standby barrier as `2^62 | xmax` (see
 //! [`vxid_token`], [`describe`], [`Running::includes`]).
 
+use super::clock::{self, CursorClock, EpochUnit};
 use super::Position;
 use crate::db::{DbError, PgResultExt, Side};
 use postgres::types::Type;
@@ -186,19 +187,25 @@ pub fn still_running_after(
     }
 }
 
-/// How a lookback applies to a cursor type: an interval for date/time types, a number of
-/// milliseconds for numeric types (epoch-millisecond cursors), nothing otherwise.
-pub fn lookback_expr(sql_type: &str, lookback: Duration) -> Option<String> {
+/// How a lookback applies to a cursor type: an interval for date/time types; for numeric
+/// types, the cursor's epoch unit (`unit`) or else milliseconds; nothing otherwise.
+pub fn lookback_expr(
+    sql_type: &str,
+    lookback: Duration,
+    unit: Option<EpochUnit>,
+) -> Option<String> {
     if lookback.is_zero() {
         return None;
     }
     let t = sql_type.to_ascii_lowercase();
     if t.starts_with("timestamp") || t == "date" {
         Some(format!("interval '{} milliseconds'", lookback.as_millis()))
-    } else if ["smallint", "integer", "bigint", "real", "double precision"].contains(&t.as_str())
-        || t.starts_with("numeric")
-    {
-        Some(format!("{}", lookback.as_millis()))
+    } else if clock::is_numeric(&t) {
+        Some(match unit {
+            Some(EpochUnit::Seconds) => lookback.as_secs_f64().ceil().to_string(),
+            Some(EpochUnit::Micros) => lookback.as_micros().to_string(),
+            Some(EpochUnit::Millis) | None => lookback.as_millis().to_string(),
+        })
     } else {
         None
     }
@@ -208,10 +215,15 @@ pub fn lookback_expr(sql_type: &str, lookback: Duration) -> Option<String> {
 pub fn apply_lookback(
     client: &mut postgres::Client,
     pos: Position,
-    sql_type: &str,
+    (sql_type, clock): (&str, Option<CursorClock>),
     lookback: Duration,
 ) -> Result<Position, DbError> {
-    let (Position::AfterCursor(v), Some(expr)) = (&pos, lookback_expr(sql_type, lookback)) else {
+    let unit = match clock {
+        Some(CursorClock::Epoch(unit)) => Some(unit),
+        _ => None,
+    };
+    let (Position::AfterCursor(v), Some(expr)) = (&pos, lookback_expr(sql_type, lookback, unit))
+    else {
         return Ok(pos);
     };
     let sql = format!("SELECT ($1::text::{sql_type} - {expr})::{sql_type}::text");
@@ -256,16 +268,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lookback_is_an_interval_for_times_and_milliseconds_for_numbers() {
+    fn lookback_is_an_interval_for_times_and_the_epoch_unit_or_milliseconds_for_numbers() {
         let five = Duration::from_secs(300);
         assert_eq!(
-            lookback_expr("timestamp with time zone", five).unwrap(),
+            lookback_expr("timestamp with time zone", five, None).unwrap(),
             "interval '300000 milliseconds'"
         );
-        assert_eq!(lookback_expr("bigint", five).unwrap(), "300000");
-        assert_eq!(lookback_expr("numeric(20,0)", five).unwrap(), "300000");
-        assert_eq!(lookback_expr("uuid", five), None);
-        assert_eq!(lookback_expr("bigint", Duration::ZERO), None);
+        assert_eq!(lookback_expr("bigint", five, None).unwrap(), "300000");
+        assert_eq!(
+            lookback_expr("numeric(20,0)", five, None).unwrap(),
+            "300000"
+        );
+        let seconds = Some(EpochUnit::Seconds);
+        assert_eq!(lookback_expr("integer", five, seconds).unwrap(), "300");
+        let short = Duration::from_millis(250);
+        assert_eq!(lookback_expr("integer", short, seconds).unwrap(), "1");
+        let micros = Some(EpochUnit::Micros);
+        assert_eq!(lookback_expr("bigint", five, micros).unwrap(), "300000000");
+        assert_eq!(lookback_expr("uuid", five, None), None);
+        assert_eq!(lookback_expr("bigint", Duration::ZERO, None), None);
     }
 
     #[test]

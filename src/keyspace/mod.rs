@@ -7,6 +7,7 @@
 pub mod at_plan;
 pub mod blocks;
 pub mod bounds;
+pub mod clock;
 pub mod late_commits;
 pub mod predicates;
 pub mod slices;
@@ -93,4 +94,6 @@ pub struct KeySpace {
     pub cursor: (String, String),
     /// Primary-key columns and types, in key order.
     pub key: Vec<(String, String)>,
+    /// The clock the cursor follows (a pass's upper bound is capped at it), if any.
+    pub clock: Option<clock::CursorClock>,
 }

@@ -156,6 +156,7 @@ mod tests {
                 ("id".into(), "uuid".into()),
                 ("Part".into(), "integer".into()),
             ],
+            clock: None,
         }
     }
 

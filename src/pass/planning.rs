@@ -50,7 +50,9 @@ pub(super) fn plan_new_pass(
             let exists = exists(dst)?;
             bounds::destination_fallback(dst, &spec.table, &job.ks, exists)?
         }
-        Some(l) => late_commits::apply_lookback(src, l, cursor_type, spec.lookback)?,
+        Some(l) => {
+            late_commits::apply_lookback(src, l, (cursor_type, job.ks.clock), spec.lookback)?
+        }
         None => {
             let exists = exists(dst)?;
             bounds::destination_fallback(dst, &spec.table, &job.ks, exists)?

@@ -322,6 +322,7 @@ mod tests {
         let ks = KeySpace {
             cursor: ("updated".into(), "bigint".into()),
             key: vec![("id".into(), "integer".into())],
+            clock: None,
         };
         (shape, ks)
     }

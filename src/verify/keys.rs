@@ -75,6 +75,7 @@ mod tests {
         let ks = KeySpace {
             cursor: ("updated".into(), "bigint".into()),
             key: vec![("id".into(), "integer".into())],
+            clock: None,
         };
         assert_eq!(
             key_in_list(&ks, "a", &[vec!["1".into()], vec!["2".into()]]),

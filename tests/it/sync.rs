@@ -266,6 +266,66 @@ fn a_far_future_cursor_does_not_freeze_the_job() {
 }
 
 #[test]
+fn a_far_future_epoch_number_does_not_freeze_the_job_and_a_counter_is_not_capped() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    // Epoch milliseconds, with a year-9999 value and max bigint among them.
+    src.exec(
+        "CREATE TABLE events (id int PRIMARY KEY, updated bigint NOT NULL, v int NOT NULL);
+         CREATE INDEX ON events (updated);
+         INSERT INTO events SELECT g, (extract(epoch FROM now()) * 1000)::bigint - 3600000 + g, g
+           FROM generate_series(1, 3000) g;
+         INSERT INTO events VALUES (9001, 253402300799999, 1), (9002, 9223372036854775807, 2);",
+    );
+    let mut job = Pgsync::new(&src.url(), &dst.url(), "events").with(&["-c", "500"]);
+    job.options.retain(|o| o != "--quiet");
+    let plan = String::from_utf8_lossy(&job.run_ok("plan", &[]).stdout).to_string();
+    assert!(
+        plan.contains("the cursor follows epoch milliseconds"),
+        "{plan}"
+    );
+    let out = job.run_ok("single", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 row(s) have a cursor more than a day past the source's clock")
+            && err.contains("253402300799999"),
+        "{err}"
+    );
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM events"), 3000);
+    // Later changes keep flowing.
+    src.exec(
+        "UPDATE events SET v = -v, updated = (extract(epoch FROM now()) * 1000)::bigint
+          WHERE id % 10 = 0 AND id < 9000",
+    );
+    job.run_ok("single", &[]);
+    src.exec("DELETE FROM events WHERE id > 9000");
+    assert_tables_equal(&src, &dst, "events", "id");
+
+    // Epoch seconds in an integer column are detected too; a counter (ids from 1) is not a
+    // clock and is never capped; `--cursor-clock none` turns the cap off.
+    let seconds = TestDb::new("src");
+    seconds.exec(
+        "CREATE TABLE s (id int PRIMARY KEY, updated int NOT NULL);
+         CREATE INDEX ON s (updated);
+         INSERT INTO s SELECT g, extract(epoch FROM now())::int - g FROM generate_series(1, 100) g;
+         CREATE TABLE c (id int PRIMARY KEY, updated bigint NOT NULL);
+         CREATE INDEX ON c (updated);
+         INSERT INTO c SELECT g, g FROM generate_series(1, 100) g;
+         INSERT INTO c VALUES (101, 9223372036854775807);",
+    );
+    let plan_of = |table: &str, extra: &[&str]| {
+        let job = Pgsync::new(&seconds.url(), &dst.url(), table).with(extra);
+        String::from_utf8_lossy(&job.run_ok("plan", &[]).stdout).to_string()
+    };
+    assert!(plan_of("s", &[]).contains("the cursor follows epoch seconds"));
+    assert!(!plan_of("s", &["--cursor-clock", "none"]).contains("capped"));
+    let counter = plan_of("c", &[]);
+    assert!(
+        counter.contains("cursor <= 9223372036854775807") && !counter.contains("capped"),
+        "{counter}"
+    );
+}
+
+#[test]
 fn windows_sized_by_time_grow_on_a_fast_link_and_shrink_for_a_short_target() {
     let (src, dst, dst2) = (TestDb::new("src"), TestDb::new("dst"), TestDb::new("dst2"));
     fixtures::transactions(&src, 200_000, 50);

@@ -54,14 +54,13 @@ pub struct Column {
     pub identity: Option<Identity>,
     /// Its default expression (not for generated columns), as `pg_get_expr` prints it.
     pub default: Option<String>,
-    /// The sequence its default draws from (`nextval`, a `serial` column), quoted and
-    /// schema-qualified: a table pgsync creates gets the sequence too.
+    /// The sequence its default draws from (`nextval('…'::regclass)`, a `serial` column),
+    /// as the default names it: a table pgsync creates gets the sequence too.
     pub default_sequence: Option<String>,
 }
 
 /// The columns as the catalog query lists them: `[[name, type, not null, generated, type
-/// oid, generation expression, collation, identity, default, default's sequence], …]`
-/// (pure).
+/// oid, generation expression, collation, identity, default], …]` (pure).
 pub(super) fn parse(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error> {
     type Row = (
         String,
@@ -72,7 +71,6 @@ pub(super) fn parse(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error
         Option<String>,
         Option<String>,
         String,
-        Option<String>,
         Option<String>,
     );
     let rows: Vec<Row> = match json {
@@ -92,7 +90,6 @@ pub(super) fn parse(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error
                 collation,
                 identity,
                 default,
-                default_sequence,
             )| Column {
                 name,
                 sql_type,
@@ -103,11 +100,23 @@ pub(super) fn parse(json: Option<&str>) -> Result<Vec<Column>, serde_json::Error
                 computed: false,
                 collation,
                 identity: Identity::from_catalog(&identity),
+                default_sequence: default.as_deref().and_then(sequence_of),
                 default,
-                default_sequence,
             },
         )
         .collect())
+}
+
+/// The sequence a default expression draws from, as it names it: `X` of a default that is
+/// `nextval('X'::regclass)` (how PostgreSQL prints a `serial` column's default; the
+/// name is quoted as an identifier inside the literal, its quotes doubled).
+fn sequence_of(default: &str) -> Option<String> {
+    let inner = default
+        .strip_prefix("nextval('")?
+        .strip_suffix("'::regclass)")?;
+    // A lone quote would end the literal early: not a plain sequence reference.
+    let plain = !inner.is_empty() && !inner.replace("''", "").contains('\'');
+    plain.then(|| inner.replace("''", "'"))
 }
 
 #[cfg(test)]
@@ -117,9 +126,9 @@ mod tests {
     #[test]
     fn the_catalog_column_list_reads_names_types_generation_identity_defaults_and_collation() {
         let cols = super::parse(Some(
-            r#"[["id", "text", true, false, 25, null, "pg_catalog.\"C\"", "a", null, null],
-                ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)", null, "", null, null],
-                ["n", "integer", true, false, 23, null, null, "", "nextval('t_n_seq'::regclass)", "\"public\".\"t_n_seq\""]]"#,
+            r#"[["id", "text", true, false, 25, null, "pg_catalog.\"C\"", "a", null],
+                ["Total \"x\"", "numeric(12,2)", false, true, 1700, "(a * 2)", null, "", null],
+                ["n", "integer", true, false, 23, null, null, "", "nextval('t_n_seq'::regclass)"]]"#,
         ))
         .unwrap();
         assert_eq!(cols.len(), 3);
@@ -135,11 +144,24 @@ mod tests {
             cols[2].default.as_deref(),
             Some("nextval('t_n_seq'::regclass)")
         );
-        assert_eq!(
-            cols[2].default_sequence.as_deref(),
-            Some("\"public\".\"t_n_seq\"")
-        );
+        assert_eq!(cols[2].default_sequence.as_deref(), Some("t_n_seq"));
+        assert_eq!(cols[1].default_sequence, None);
         assert!(super::parse(None).unwrap().is_empty());
         assert!(super::parse(Some("[[1]]")).is_err());
+    }
+
+    #[test]
+    fn a_default_drawing_from_a_sequence_names_it() {
+        assert_eq!(
+            super::sequence_of(r#"nextval('sales."Order''s_seq"'::regclass)"#).as_deref(),
+            Some(r#"sales."Order's_seq""#)
+        );
+        assert_eq!(super::sequence_of("now()"), None);
+        assert_eq!(super::sequence_of("'new'::text"), None);
+        assert_eq!(super::sequence_of("nextval('a'::regclass) + 1"), None);
+        assert_eq!(
+            super::sequence_of("nextval('a'::regclass) + nextval('b'::regclass)"),
+            None
+        );
     }
 }

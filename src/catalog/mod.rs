@@ -182,12 +182,7 @@ pub fn load(
                           JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid \
                          WHERE co.oid = a.attcollation AND a.attcollation <> ty.typcollation), \
                        a.attidentity::text, \
-                       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END, \
-                       (SELECT quote_ident(sn.nspname) || '.' || quote_ident(s.relname) FROM pg_catalog.pg_depend dep \
-                          JOIN pg_catalog.pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S' \
-                          JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace \
-                         WHERE a.attgenerated = '' AND dep.classid = 'pg_catalog.pg_attrdef'::regclass AND dep.objid = d.oid \
-                           AND dep.refclassid = 'pg_catalog.pg_class'::regclass LIMIT 1)) ORDER BY a.attnum)::text \
+                       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END) ORDER BY a.attnum)::text \
                 FROM pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), \
                ARRAY(SELECT a.attname::text FROM pg_index i \

@@ -167,11 +167,13 @@ fn detect_epoch(
     const SINCE_1990: u64 = 631_152_000;
     let (c, t) = (quote(&cursor.0), &cursor.1);
     // The largest value up to a day past the clock (the bound in the cursor's type, so that
-    // the index answers), compared as a number with the clock 30 days ago.
+    // the index answers), compared as a number with the clock 30 days ago. The output is
+    // named apart from the column: `ORDER BY` would otherwise sort the numeric output, not
+    // read the index.
     let probe = |unit: EpochUnit| {
         let clock = CursorClock::Epoch(unit);
         format!(
-            "(SELECT {c}::numeric FROM {tbl} WHERE {c} <= {bound} ORDER BY {c} DESC LIMIT 1) \
+            "(SELECT {c}::numeric AS value FROM {tbl} WHERE {c} <= {bound} ORDER BY {c} DESC LIMIT 1) \
                >= extract(epoch FROM pg_catalog.now()) * {per} - {month}",
             tbl = table.sql(),
             bound = clock.at_sql(t, 1),
@@ -180,7 +182,7 @@ fn detect_epoch(
         )
     };
     let lowest = format!(
-        "(SELECT {c}::numeric FROM {} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1)",
+        "(SELECT {c}::numeric AS value FROM {} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1)",
         table.sql()
     );
     let sql = format!(

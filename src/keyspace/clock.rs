@@ -2,12 +2,14 @@
 //! dated in the far future (9999-12-31, `infinity`, an epoch of year 9999, max bigint) cannot
 //! carry the watermark there and freeze every later pass. Time types follow the source's
 //! clock; a number follows it when its values are epoch times, in the unit `--cursor-clock`
-//! names or, by default, the unit its values show (`detect_epoch`): the smallest value is
-//! after 1990 and the largest not past the clock is within the last 30 days, in that unit.
+//! names or, by default, the unit its values show (`detect_epoch`, from the column's
+//! statistics): the smallest value is after 1990 and the largest not past the clock is
+//! within the last 30 days, in that unit.
 //! A counter (ids, versions) matches no unit and is not capped.
 
 use crate::db::ident::{quote, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
+use postgres::types::Type;
 
 /// `--cursor-clock`: how a numeric cursor relates to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -128,7 +130,7 @@ pub fn is_numeric(sql_type: &str) -> bool {
 
 /// The clock of the source's cursor `(name, type)` as `choice` asks: a time type's clock
 /// whatever the choice; for a number, the named unit, or with `Auto` the unit its values
-/// show (one statement: six probes of the cursor's index); `None` for anything else, and
+/// show (`detect_epoch`); `None` for anything else, and
 /// without a choice (a diff job's windows, on its key, follow no clock).
 pub fn cursor_clock(
     client: &mut postgres::Client,
@@ -155,57 +157,78 @@ pub fn cursor_clock(
     Ok(unit.map(CursorClock::Epoch))
 }
 
-/// The epoch unit a numeric cursor's values show: the first unit (seconds, milliseconds,
-/// microseconds) in which the smallest value is after 1990-01-01 and the largest value not
-/// more than a day past the clock is within its last 30 days. `None` for an empty table
-/// or a counter.
+/// The epoch unit a numeric cursor's values show (`unit_of`), read from the column's
+/// statistics (`pg_stats`: no row read) or, when it has none yet, by four probes of the
+/// cursor's index.
 fn detect_epoch(
     client: &mut postgres::Client,
     table: &QualifiedName,
     cursor: &(String, String),
 ) -> Result<Option<EpochUnit>, DbError> {
-    const SINCE_1990: u64 = 631_152_000;
-    let (c, t) = (quote(&cursor.0), &cursor.1);
-    // The largest value up to a day past the clock (the bound in the cursor's type, so that
-    // the index answers), compared as a number with the clock 30 days ago. The output is
-    // named apart from the column: `ORDER BY` would otherwise sort the numeric output, not
-    // read the index.
-    let probe = |unit: EpochUnit| {
-        let clock = CursorClock::Epoch(unit);
-        format!(
-            "(SELECT {c}::numeric AS value FROM {tbl} WHERE {c} <= {bound} ORDER BY {c} DESC LIMIT 1) \
-               >= extract(epoch FROM pg_catalog.now()) * {per} - {month}",
-            tbl = table.sql(),
-            bound = clock.at_sql(t, 1),
-            per = unit.per_second(),
-            month = 30 * 86_400 * unit.per_second(),
+    let doing = "looking at the cursor's values for an epoch unit";
+    let row = client
+        .query_typed_one(
+            "SELECT extract(epoch FROM pg_catalog.now())::float8, \
+               (SELECT coalesce(s.histogram_bounds::text::float8[], '{}') || coalesce(s.most_common_vals::text::float8[], '{}') \
+                  FROM pg_catalog.pg_stats s WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3 \
+                 ORDER BY s.inherited DESC LIMIT 1)",
+            &[
+                (&table.schema, Type::TEXT),
+                (&table.name, Type::TEXT),
+                (&cursor.0, Type::TEXT),
+            ],
         )
-    };
-    let lowest = format!(
-        "(SELECT {c}::numeric AS value FROM {} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1)",
-        table.sql()
-    );
-    let sql = format!(
-        "SELECT {lowest} >= {}, {lowest} >= {}, {lowest} >= {}, {}, {}, {}",
-        SINCE_1990,
-        SINCE_1990 * 1_000,
-        SINCE_1990 * 1_000_000,
-        probe(EpochUnit::Seconds),
-        probe(EpochUnit::Millis),
-        probe(EpochUnit::Micros),
-    );
-    let row = client.query_typed_one(&sql, &[]).on(
-        Side::Source,
-        "looking at the cursor's values for an epoch unit",
-    )?;
-    Ok(EpochUnit::ALL
-        .into_iter()
-        .enumerate()
-        .find_map(|(i, unit)| {
-            let after_1990 = row.get::<_, Option<bool>>(i).unwrap_or(false);
-            let recent = row.get::<_, Option<bool>>(i + 3).unwrap_or(false);
-            (after_1990 && recent).then_some(unit)
-        }))
+        .on(Side::Source, doing)?;
+    let now: f64 = row.get(0);
+    let mut values: Vec<f64> = row.get::<_, Option<Vec<f64>>>(1).unwrap_or_default();
+    if values.is_empty() {
+        // Never analysed: the smallest value, and for each unit the largest not more than
+        // a day past the clock (the bound in the cursor's type, so that the index answers;
+        // each output named apart from the column, or `ORDER BY` would sort the output).
+        let (c, t) = (quote(&cursor.0), &cursor.1);
+        let largest = |unit: EpochUnit| {
+            let bound = CursorClock::Epoch(unit).at_sql(t, 1);
+            format!(
+                "(SELECT {c}::float8 AS value FROM {} WHERE {c} <= {bound} ORDER BY {c} DESC LIMIT 1)",
+                table.sql()
+            )
+        };
+        let sql = format!(
+            "SELECT (SELECT {c}::float8 AS value FROM {} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1), {}, {}, {}",
+            table.sql(),
+            largest(EpochUnit::Seconds),
+            largest(EpochUnit::Millis),
+            largest(EpochUnit::Micros),
+        );
+        let row = client.query_typed_one(&sql, &[]).on(Side::Source, doing)?;
+        values = (0..4)
+            .filter_map(|i| row.get::<_, Option<f64>>(i))
+            .collect();
+    }
+    Ok(unit_of(&values, now))
+}
+
+/// The first unit (seconds, milliseconds, microseconds) in which the smallest of `values`
+/// is after 1990-01-01 and the largest not more than a day past `now` (epoch seconds) is
+/// within its last 30 days; `None` for no values or a counter (pure).
+fn unit_of(values: &[f64], now: f64) -> Option<EpochUnit> {
+    const SINCE_1990: f64 = 631_152_000.0;
+    const DAY: f64 = 86_400.0;
+    let lowest = values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .reduce(f64::min)?;
+    EpochUnit::ALL.into_iter().find(|unit| {
+        let per = unit.per_second() as f64;
+        let clock = now * per;
+        let latest = values
+            .iter()
+            .copied()
+            .filter(|v| *v <= clock + DAY * per)
+            .reduce(f64::max);
+        lowest >= SINCE_1990 * per && latest.is_some_and(|l| l >= clock - 30.0 * DAY * per)
+    })
 }
 
 #[cfg(test)]
@@ -248,5 +271,28 @@ mod tests {
             "least(extract(epoch FROM pg_catalog.now()) * 1000 + 86400000, 2147483647)::integer"
         );
         assert!(is_numeric("numeric(20,0)") && is_numeric("bigint") && !is_numeric("text"));
+    }
+
+    #[test]
+    fn the_epoch_unit_is_the_one_whose_values_are_recent_and_after_1990() {
+        let now = 1_780_000_000.0;
+        let ms = [
+            1_533_945_600_000.0,
+            now * 1000.0 - 5_000.0,
+            253_402_300_799_999.0,
+        ];
+        assert_eq!(unit_of(&ms, now), Some(EpochUnit::Millis));
+        let s = [now - 3_600.0, now - 60.0, 9.2e18];
+        assert_eq!(unit_of(&s, now), Some(EpochUnit::Seconds));
+        let us = [1.7e15, now * 1e6];
+        assert_eq!(unit_of(&us, now), Some(EpochUnit::Micros));
+        // A counter; old epochs (nothing in the last 30 days); a 0 sentinel; nothing.
+        assert_eq!(unit_of(&[1.0, 500.0, 2_000_000.0], now), None);
+        assert_eq!(
+            unit_of(&[1_533_945_600_000.0, 1_633_945_600_000.0], now),
+            None
+        );
+        assert_eq!(unit_of(&[0.0, now * 1000.0], now), None);
+        assert_eq!(unit_of(&[], now), None);
     }
 }

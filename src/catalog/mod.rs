@@ -259,13 +259,17 @@ pub fn check_source(
         });
     };
     // Planning a query that orders by the column proves a default btree ordering exists,
-    // without reading a row (works for domains, varchar and other binary-coercible types).
+    // without reading a row (works for domains, varchar and other binary-coercible types);
+    // the common built-in types have one (no round trip).
+    const ORDERED: [u32; 16] = [
+        16, 20, 21, 23, 25, 700, 701, 1042, 1043, 1082, 1083, 1114, 1184, 1186, 1700, 2950,
+    ];
     let probe = format!(
         "SELECT 1 FROM {} ORDER BY {} LIMIT 0",
         table.sql(),
         quote(cursor)
     );
-    if client.prepare(&probe).is_err() {
+    if !ORDERED.contains(&col.type_oid) && client.prepare(&probe).is_err() {
         return Err(CatalogError::CursorNotOrderable {
             column: cursor.to_string(),
             sql_type: col.sql_type.clone(),
@@ -321,18 +325,29 @@ pub fn use_key(
 }
 
 /// Names of the columns whose type has no `=` operator (json, xml, point…): the upsert
-/// compares those through their text form.
+/// compares those through their text form. One prepared probe for every type at once (one
+/// round trip); only when it fails, one per type.
 pub fn columns_without_equality(client: &mut postgres::Client, shape: &TableShape) -> Vec<String> {
+    let mut probe = |types: &[&str]| {
+        let tests: Vec<String> = types
+            .iter()
+            .map(|t| format!("NULL::{t} IS DISTINCT FROM NULL::{t}"))
+            .collect();
+        client
+            .prepare(&format!("SELECT {}", tests.join(", ")))
+            .is_ok()
+    };
+    let mut types: Vec<&str> = shape.columns.iter().map(|c| c.sql_type.as_str()).collect();
+    types.sort_unstable();
+    types.dedup();
+    if types.is_empty() || probe(&types) {
+        return Vec::new();
+    }
+    let lacking: Vec<&str> = types.into_iter().filter(|t| !probe(&[t])).collect();
     shape
         .columns
         .iter()
-        .filter(|c| {
-            let probe = format!(
-                "SELECT NULL::{t} IS DISTINCT FROM NULL::{t}",
-                t = c.sql_type
-            );
-            client.prepare(&probe).is_err()
-        })
+        .filter(|c| lacking.contains(&c.sql_type.as_str()))
         .map(|c| c.name.clone())
         .collect()
 }

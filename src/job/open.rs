@@ -245,21 +245,32 @@ impl Databases {
 
 /// Both sides' pools, `connections` each, named after the job.
 pub fn open_pools(spec: &JobSpec, connections: u32) -> Result<(SidePool, SidePool), Error> {
-    let source = SidePool::open(
-        Side::Source,
-        &spec.source,
-        &spec.job_id,
-        spec.limits,
-        connections,
-    )?;
-    let dest = SidePool::open(
-        Side::Destination,
-        &spec.dest,
-        &spec.job_id,
-        spec.limits,
-        connections,
-    )?;
-    Ok((source, dest))
+    // Both sides at once (on a link with latency a connection is several round trips); a
+    // failure of the source is reported first, as when they were opened in turn.
+    let (source, dest) = std::thread::scope(|scope| {
+        let dest = scope.spawn(|| {
+            SidePool::open(
+                Side::Destination,
+                &spec.dest,
+                &spec.job_id,
+                spec.limits,
+                connections,
+            )
+        });
+        let source = SidePool::open(
+            Side::Source,
+            &spec.source,
+            &spec.job_id,
+            spec.limits,
+            connections,
+        );
+        (source, dest.join())
+    });
+    let dest = dest.map_err(|_| Error::WorkerPanicked {
+        side: Some(Side::Destination),
+        what: "connecting to the destination panicked".into(),
+    })?;
+    Ok((source?, dest?))
 }
 
 /// The job's state when its store already exists and is free (verify reads the watermark
@@ -295,10 +306,22 @@ impl Job {
     /// Connects and validates both tables, then opens the state (the tables decide a
     /// `--mode auto` job's identity). Writes nothing to either database.
     pub fn open(spec: JobSpec) -> Result<Job, Error> {
-        let databases = Databases::open(&spec)?;
-        // The state after the tables: `--mode auto` decides the job's identity there.
+        // The store opens while the databases are checked (sled reads its log: ~0.1 s on a
+        // store with a long history); a database error is reported first.
+        let (databases, store) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| {
+                StateStore::open_waiting(&spec.state_dir, std::time::Duration::from_secs(3))
+            });
+            (Databases::open(&spec), store.join())
+        });
+        let databases = databases?;
+        let store = store.map_err(|_| Error::WorkerPanicked {
+            side: None,
+            what: "opening the state store panicked".into(),
+        })??;
+        // The job's records after the tables: `--mode auto` decides the job's identity there.
         let spec = databases.settle(spec);
-        let (store, state) = open_state_waiting(&spec, std::time::Duration::from_secs(3))?;
+        let state = job_state(&store, &spec)?;
         Job::assemble(spec, Arc::new(store), state, databases, None)
     }
 

@@ -226,6 +226,10 @@ pub fn apply_lookback(
     else {
         return Ok(pos);
     };
+    // An integer cursor moves back here (no round trip); any other type on the source.
+    if let Some(back) = integer_minus(sql_type, v, &expr) {
+        return Ok(Position::BeforeCursor(back));
+    }
     let sql = format!("SELECT ($1::text::{sql_type} - {expr})::{sql_type}::text");
     let back: String = client
         .query_typed_one(&sql, &[(v, Type::TEXT)])
@@ -263,6 +267,23 @@ pub fn earliest(
     Ok(min.map_or(Position::Start, Position::BeforeCursor))
 }
 
+/// `value - amount` for an integer cursor type, as the server would print it; `None` for
+/// other types, or when the server should decide (text it would parse differently, a result
+/// out of the type's range: its error).
+fn integer_minus(sql_type: &str, value: &str, amount: &str) -> Option<String> {
+    let range = match sql_type {
+        "smallint" => i64::from(i16::MIN)..=i64::from(i16::MAX),
+        "integer" => i64::from(i32::MIN)..=i64::from(i32::MAX),
+        "bigint" => i64::MIN..=i64::MAX,
+        _ => return None,
+    };
+    let back = value
+        .parse::<i64>()
+        .ok()?
+        .checked_sub(amount.parse::<i64>().ok()?)?;
+    range.contains(&back).then(|| back.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +308,25 @@ mod tests {
         assert_eq!(lookback_expr("bigint", five, micros).unwrap(), "300000000");
         assert_eq!(lookback_expr("uuid", five, None), None);
         assert_eq!(lookback_expr("bigint", Duration::ZERO, None), None);
+    }
+
+    #[test]
+    fn an_integer_cursor_moves_back_without_the_server_unless_out_of_range() {
+        assert_eq!(
+            integer_minus("bigint", "1533945600000", "5000").as_deref(),
+            Some("1533945595000")
+        );
+        assert_eq!(
+            integer_minus("integer", "10", "5000").as_deref(),
+            Some("-4990")
+        );
+        assert_eq!(integer_minus("integer", "-2147483000", "5000"), None);
+        assert_eq!(
+            integer_minus("bigint", "-9223372036854775800", "5000"),
+            None
+        );
+        assert_eq!(integer_minus("numeric(20,0)", "10", "5"), None);
+        assert_eq!(integer_minus("bigint", " 10", "5"), None);
     }
 
     #[test]

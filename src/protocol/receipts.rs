@@ -115,15 +115,16 @@ impl Receipts {
     /// Creates schema and table when missing; adds the columns of later releases to a
     /// table an earlier release created.
     pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
-        if self.exists(client)? {
-            let current: bool = client
-                .query_typed_one(
-                    "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = $1::text::regclass \
-                       AND attname = 'resume_rank' AND NOT attisdropped)",
-                    &[(&self.table.sql(), Type::TEXT)],
-                )
-                .on(Side::Destination, DOING)?
-                .get(0);
+        // Whether it exists and has this release's columns: one round trip.
+        let found = client
+            .query_typed_one(
+                "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
+                   WHERE attrelid = to_regclass($1) AND attname = 'resume_rank' AND NOT attisdropped)",
+                &[(&self.table.sql(), Type::TEXT)],
+            )
+            .on(Side::Destination, DOING)?;
+        if found.get::<_, bool>(0) {
+            let current: bool = found.get(1);
             if !current {
                 let sql = format!(
                     "ALTER TABLE {} ADD COLUMN IF NOT EXISTS resume_rank bigint, \

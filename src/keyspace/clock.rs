@@ -130,8 +130,8 @@ pub fn is_numeric(sql_type: &str) -> bool {
 
 /// The clock of the source's cursor `(name, type)` as `choice` asks: a time type's clock
 /// whatever the choice; for a number, the named unit, or with `Auto` the unit its values
-/// show (`detect_epoch`); `None` for anything else, and
-/// without a choice (a diff job's windows, on its key, follow no clock).
+/// show (`detect_epoch`); `None` for anything else, and without a choice (a diff job's
+/// windows, on its key, follow no clock).
 pub fn cursor_clock(
     client: &mut postgres::Client,
     table: &QualifiedName,

@@ -6,6 +6,7 @@
 use super::warn;
 use crate::catalog::{self, compare, ddl};
 use crate::copy::upsert;
+use crate::db::ident::literal;
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::job::Job;
@@ -75,8 +76,25 @@ pub(super) fn prepare_destination(
 /// Moves the sequence of the destination's key column (identity or `serial`) past the
 /// largest key copied, so that rows inserted at the destination after the cutover do not
 /// collide with copied ones; never moves it back. One statement (the key's index answers
-/// `max`), after a pass that wrote rows.
-pub(super) fn advance_key_sequence(
+/// `max`), after a pass that wrote rows. A failure (a role without UPDATE on the sequence)
+/// is a warning naming the statement to run at the cutover: the pass has committed, and
+/// the next one tries again.
+pub(super) fn advance_key_sequence(job: &Job, dst: &mut postgres::Client, column: &str) {
+    if let Err(e) = try_advance_key_sequence(job, dst, column) {
+        warn(
+            job,
+            &format!(
+                "{e}; the next pass tries again, or set it at the cutover: SELECT setval(pg_get_serial_sequence({}, {}), (SELECT max({c}) FROM {t}))",
+                literal(&job.spec.table.sql()),
+                literal(column),
+                t = job.spec.table.sql(),
+                c = crate::db::ident::quote(column),
+            ),
+        );
+    }
+}
+
+fn try_advance_key_sequence(
     job: &Job,
     dst: &mut postgres::Client,
     column: &str,

@@ -3,7 +3,8 @@
 //! the destination side applies and commits the previous one. It learns each window's end
 //! from the stream (`tail`) and prints it with the source's own types, so the next window
 //! starts right away; bytes and window ends go to the destination side through a bounded
-//! channel (memory stays flat). The destination side alone commits and checkpoints.
+//! channel (memory stays flat). The destination side alone commits and checkpoints. Its
+//! first keyset window, which nothing overlaps, is read in index order (`index_order`).
 
 use super::source::window_copy_sql;
 use super::staging::classify_io;
@@ -129,8 +130,9 @@ fn read_all(
         let first = slice_index == plan.start_slice && pos == plan.start;
         let ordered = first && index_order(src, &slice.kind, true)?;
         let read = read_window(src, plan, (&pos, limit), &slice.kind, &mut tail, tx);
-        // (After a failed read the session is in no state to be told anything.)
-        if ordered && read.is_ok() {
+        // Only after a complete read: a failed or cut-short one leaves the session in no
+        // state to be told anything (it is not reused for windows).
+        if ordered && matches!(read, Ok(Read::Ended)) {
             index_order(src, &slice.kind, false)?;
         }
         match read? {

@@ -107,7 +107,7 @@ impl Error {
                 ),
                 CatalogError::ShapeMismatch { .. } => "make the destination table match the source, or drop it and let pgsync create it".into(),
                 CatalogError::TypeMissing { .. } => {
-                    "create the type on the destination (pg_dump --schema-only shows its definition), then run again".into()
+                    "a base type comes with an extension: CREATE EXTENSION it on the destination (or create the type; pg_dump --schema-only shows it), then run again".into()
                 }
                 CatalogError::Db(_) => unreachable!("handled above"),
             },

@@ -65,7 +65,7 @@ pub enum CatalogError {
         key: String,
     },
     /// The destination lacks a user type the table uses that pgsync does not create.
-    #[error("destination: type {type_name} does not exist, and pgsync creates only enums, domains and composite types")]
+    #[error("destination: type {type_name} does not exist, and pgsync creates enums, domains, ranges and composite types, not base types")]
     TypeMissing {
         /// The type, as the source prints it.
         type_name: String,

@@ -1,7 +1,7 @@
-//! User types a table uses (enums, domains, composites, and arrays of them), for a
-//! destination pgsync creates: a missing enum, domain or composite is created with the
-//! table, in its transaction (enums first, composites last); any other missing type (a
-//! range) refuses the job up front, naming the type.
+//! User types a table uses (enums, domains, ranges, composites, base types of extensions,
+//! and arrays of them), for a destination pgsync creates: a missing enum, domain, range or
+//! composite is created with the table, in its transaction (enums first, composites last);
+//! a missing base type (an extension's) refuses the job up front, naming it.
 
 use super::{CatalogError, TableShape};
 use crate::db::ident::literal;
@@ -13,8 +13,8 @@ use postgres::types::Type;
 pub struct UserType {
     /// Its name as `format_type` prints it (quoted, schema-qualified when off the path).
     pub name: String,
-    /// `CREATE TYPE … AS ENUM (…)`, `CREATE DOMAIN …` or `CREATE TYPE … AS (…)`; `None`
-    /// for other kinds (pgsync does not create those).
+    /// `CREATE TYPE … AS ENUM (…)`, `CREATE DOMAIN …`, `CREATE TYPE … AS RANGE (…)` or
+    /// `CREATE TYPE … AS (…)`; `None` for a base type (pgsync does not create those).
     pub create: Option<String>,
 }
 
@@ -34,6 +34,7 @@ pub fn used_by(
                    SELECT string_agg(pg_catalog.pg_get_constraintdef(c.oid), ' ') FROM pg_catalog.pg_constraint c WHERE c.contypid = t.oid), '')
                  WHEN 'c' THEN (SELECT string_agg(quote_ident(ca.attname) || ' ' || format_type(ca.atttypid, ca.atttypmod), ', ' ORDER BY ca.attnum)
                    FROM pg_catalog.pg_attribute ca WHERE ca.attrelid = t.typrelid AND ca.attnum > 0 AND NOT ca.attisdropped)
+                 WHEN 'r' THEN (SELECT 'subtype = ' || format_type(r.rngsubtype, NULL) FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid)
                END
              FROM pg_catalog.pg_attribute a
              JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
@@ -41,12 +42,12 @@ pub fn used_by(
              JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
              WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND t.typtype IN ('e', 'd', 'c', 'r')
-             ORDER BY 2 DESC, 1",
+               AND t.typtype IN ('e', 'd', 'r', 'c', 'b')
+             ORDER BY 1",
             &[(&shape.table.sql(), Type::TEXT)],
         )
         .on(Side::Source, "reading the table's user types")?;
-    Ok(rows
+    let mut types = rows
         .iter()
         .map(|r| {
             let name: String = r.get(0);
@@ -67,11 +68,29 @@ pub fn used_by(
                 "c" => r
                     .get::<_, Option<String>>(3)
                     .map(|attrs| format!("CREATE TYPE {name} AS ({attrs})")),
+                "r" => r
+                    .get::<_, Option<String>>(3)
+                    .map(|subtype| format!("CREATE TYPE {name} AS RANGE ({subtype})")),
                 _ => None,
             };
-            UserType { name, create }
+            (creation_order(&kind), UserType { name, create })
         })
-        .collect())
+        .collect::<Vec<_>>();
+    // Created in an order where each can use the ones before: enums, domains (over an enum),
+    // ranges (over either), composites (of any of them).
+    types.sort_by_key(|(order, _)| *order);
+    Ok(types.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Where a type of this `typtype` comes in the creation order.
+fn creation_order(kind: &str) -> u8 {
+    match kind {
+        "e" => 0,
+        "d" => 1,
+        "r" => 2,
+        "c" => 3,
+        _ => 4,
+    }
 }
 
 /// The statements that create the types missing on the destination, to run with the

@@ -179,22 +179,32 @@ fn a_created_destination_keeps_identity_defaults_sequences_and_the_user_types_it
 }
 
 #[test]
-fn a_type_pgsync_does_not_create_is_refused_up_front_naming_it() {
+fn a_range_type_is_created_and_an_extension_type_refused_up_front_naming_it() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     src.exec(
         "CREATE TYPE span AS RANGE (subtype = float8);
-         CREATE TABLE readings (id int PRIMARY KEY, updated timestamptz NOT NULL, band span);
-         INSERT INTO readings VALUES (1, now(), '[1.5, 2.5)');",
+         CREATE TABLE readings (id int PRIMARY KEY, updated timestamptz NOT NULL, band span, bands span[]);
+         INSERT INTO readings SELECT g, now(), numrange(g, g + 1)::text::span, ARRAY['[1.5, 2.5)'::span]
+           FROM generate_series(1, 100) g;
+         CREATE EXTENSION citext;
+         CREATE TABLE names (id int PRIMARY KEY, updated timestamptz NOT NULL, name citext);
+         INSERT INTO names VALUES (1, now(), 'Ann');",
     );
-    let out = Pgsync::new(&src.url(), &dst.url(), "readings").assert_exit("single", &[], 2);
+    let job = Pgsync::new(&src.url(), &dst.url(), "readings");
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "readings", "id");
+    job.run_ok("verify", &[]);
+    let out = Pgsync::new(&src.url(), &dst.url(), "names").assert_exit("single", &[], 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("destination: type span does not exist, and pgsync creates only enums, domains and composite types"),
+        err.contains("destination: type citext does not exist, and pgsync creates enums, domains, ranges and composite types, not base types")
+            && err.contains("CREATE EXTENSION"),
         "{err}"
     );
-    let tables =
-        dst.scalar_i64("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
-    assert_eq!(tables, 0);
+    assert_eq!(
+        dst.scalar_i64("SELECT count(*) FROM pg_class WHERE relname = 'names'"),
+        0
+    );
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl CursorClock {
                     "extract(epoch FROM pg_catalog.now()) * {per} + {}",
                     u64::from(days) * 86_400 * per
                 );
-                match integer_max(sql_type) {
+                match integer_range(sql_type).map(|r| *r.end()) {
                     Some(max) => format!("least({value}, {max})::{sql_type}"),
                     None => format!("({value})::{sql_type}"),
                 }
@@ -96,12 +96,12 @@ impl CursorClock {
     }
 }
 
-/// The largest value of an integer type.
-fn integer_max(sql_type: &str) -> Option<i64> {
+/// The values of an integer type (as `format_type` names it); `None` for other types.
+pub fn integer_range(sql_type: &str) -> Option<std::ops::RangeInclusive<i64>> {
     match sql_type {
-        "smallint" => Some(i64::from(i16::MAX)),
-        "integer" => Some(i64::from(i32::MAX)),
-        "bigint" => Some(i64::MAX),
+        "smallint" => Some(i64::from(i16::MIN)..=i64::from(i16::MAX)),
+        "integer" => Some(i64::from(i32::MIN)..=i64::from(i32::MAX)),
+        "bigint" => Some(i64::MIN..=i64::MAX),
         _ => None,
     }
 }

@@ -271,12 +271,7 @@ pub fn earliest(
 /// other types, or when the server should decide (text it would parse differently, a result
 /// out of the type's range: its error).
 fn integer_minus(sql_type: &str, value: &str, amount: &str) -> Option<String> {
-    let range = match sql_type {
-        "smallint" => i64::from(i16::MIN)..=i64::from(i16::MAX),
-        "integer" => i64::from(i32::MIN)..=i64::from(i32::MAX),
-        "bigint" => i64::MIN..=i64::MAX,
-        _ => return None,
-    };
+    let range = clock::integer_range(sql_type)?;
     let back = value
         .parse::<i64>()
         .ok()?

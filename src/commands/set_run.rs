@@ -10,7 +10,8 @@ use super::retry::Retried;
 use super::{after_pass, run_pass_with_retries, summary_line, timings_line};
 use crate::db::pool::SidePool;
 use crate::error::Error;
-use crate::job::open::{job_state, open_pools, TableShare};
+use crate::job::databases::open_pools;
+use crate::job::open::{job_state, TableShare};
 use crate::job::{Job, Prefetched};
 use crate::pass::{Mode, PassSummary};
 use crate::protocol::receipts::Receipts;
@@ -162,9 +163,7 @@ impl<'s> SetRun<'s> {
     /// one destination statement each for the whole set.
     fn prefetch(&self, members: &[Member]) -> Result<BTreeMap<String, Prefetched>, Error> {
         let mut dst = self.dest.get()?;
-        let receipts = Receipts {
-            table: self.set.base.receipts_table.clone(),
-        };
+        let receipts = Receipts::new(self.set.base.receipts_table.clone());
         let jobs: Vec<String> = members.iter().map(|m| m.spec.job_id.clone()).collect();
         let mut latest = receipts.latest_of(&mut dst, &jobs)?;
         let tables: Vec<_> = members.iter().map(|m| m.spec.table.clone()).collect();

@@ -4,7 +4,7 @@
 use super::retry::{self, Retried};
 use super::Outcome;
 use crate::error::Error;
-use crate::job::open::{open_pools, Databases};
+use crate::job::databases::{open_pools, Databases};
 use crate::job::JobSpec;
 use crate::verify::{self, repair, report, VerifyOptions};
 

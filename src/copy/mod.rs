@@ -40,6 +40,39 @@ pub struct WindowPlan<'a> {
     pub window: &'a std::sync::Arc<window_size::WindowSize>,
 }
 
+/// A worker's destination connection, with the `COPY … FROM STDIN` statement it prepared:
+/// prepared once per connection rather than once per window (a prepare is a round trip).
+pub struct DestConn<'c> {
+    pub client: &'c mut postgres::Client,
+    copy_in: Option<(String, postgres::Statement)>,
+}
+
+impl<'c> DestConn<'c> {
+    pub fn new(client: &'c mut postgres::Client) -> Self {
+        DestConn {
+            client,
+            copy_in: None,
+        }
+    }
+
+    /// The prepared `COPY target (columns) FROM STDIN (FORMAT binary)`.
+    fn copy_in(&mut self, target: &str, shape: &TableShape) -> Result<postgres::Statement, Error> {
+        let sql = copy_in_sql(target, shape);
+        if let Some((prepared, statement)) = &self.copy_in {
+            if *prepared == sql {
+                return Ok(statement.clone());
+            }
+        }
+        let statement = self
+            .client
+            .prepare(&sql)
+            .on(Side::Destination, "preparing a window's COPY")?;
+        crate::db::round_trips(1);
+        self.copy_in = Some((sql, statement.clone()));
+        Ok(statement)
+    }
+}
+
 /// What staging a window gave.
 pub enum Staged<'a> {
     /// The rows are in, uncommitted.
@@ -78,7 +111,7 @@ pub fn watched_columns(shape: &TableShape, ks: &KeySpace) -> Option<Vec<(usize, 
 /// the staging table and the upsert.
 pub fn stage_window<'d>(
     source: &mut postgres::Client,
-    dest: &'d mut postgres::Client,
+    dest: &'d mut DestConn<'_>,
     plan: &WindowPlan<'_>,
     mode: ApplyMode,
     from: &Position,
@@ -90,18 +123,23 @@ pub fn stage_window<'d>(
         ApplyMode::Upsert => None,
         _ => watched_columns(plan.shape, plan.ks),
     };
-    let mut txn = Txn::begin(dest).on(Side::Destination, "starting a window transaction")?;
+    let target = match watched {
+        Some(_) => plan.shape.table.sql(),
+        None => staging::STAGE.to_string(),
+    };
+    let copy_in = dest.copy_in(&target, plan.shape)?;
+    let mut txn =
+        Txn::begin(&mut *dest.client).on(Side::Destination, "starting a window transaction")?;
     let Some(watched) = watched else {
-        let Piped::Rows(rows) = staging::stage(source, &mut *txn, &copy_sql, plan.shape)? else {
+        let Piped::Rows(rows) = staging::pipe(source, &mut *txn, &copy_sql, &copy_in, None)? else {
             return Ok(Staged::Interrupted);
         };
         let (end, slice_done) = window_end(kind, from, rows, limit, || {
             staging::last_position(&mut *txn, plan.ks, kind)
         })?;
-        return written(txn, plan, (rows, 0), end, slice_done, false);
+        return written(txn, (rows, 0), end, slice_done, false);
     };
     let mut tail = TailTracker::new(watched.iter().map(|(i, _)| *i).collect());
-    let copy_in = copy_in_sql(&plan.shape.table.sql(), plan.shape);
     let Piped::Rows(rows) = staging::pipe(source, &mut *txn, &copy_sql, &copy_in, Some(&mut tail))?
     else {
         return Ok(Staged::Interrupted);
@@ -115,13 +153,13 @@ pub fn stage_window<'d>(
             &tail,
         )
     })?;
-    written(txn, plan, (rows, 0), end, slice_done, true)
+    written(txn, (rows, 0), end, slice_done, true)
 }
 
 /// Stages the next window as the read-ahead thread delivers it: the same transaction as
 /// `stage_window`, fed from the channel instead of a source COPY.
 pub fn stage_streamed<'d>(
-    dest: &'d mut postgres::Client,
+    dest: &'d mut DestConn<'_>,
     plan: &WindowPlan<'_>,
     mode: ApplyMode,
     reader: &ReadAhead,
@@ -133,11 +171,11 @@ pub fn stage_streamed<'d>(
     } else {
         staging::STAGE.to_string()
     };
-    let mut txn = Txn::begin(dest).on(Side::Destination, "starting a window transaction")?;
-    let mut writer = txn
-        .copy_in(&copy_in_sql(&target, plan.shape))
-        .on(Side::Destination, doing)?;
-    crate::db::round_trips(2);
+    let copy_in = dest.copy_in(&target, plan.shape)?;
+    let mut txn =
+        Txn::begin(&mut *dest.client).on(Side::Destination, "starting a window transaction")?;
+    let mut writer = txn.copy_in(&copy_in).on(Side::Destination, doing)?;
+    crate::db::round_trips(1);
     let mut bytes = 0u64;
     let (rows, end, slice_done) = loop {
         match reader.recv() {
@@ -161,7 +199,7 @@ pub fn stage_streamed<'d>(
         copied, rows,
         "the destination took every row the reader counted"
     );
-    written(txn, plan, (rows, bytes), end, slice_done, appended)
+    written(txn, (rows, bytes), end, slice_done, appended)
 }
 
 fn copy_in_sql(target: &str, shape: &TableShape) -> String {
@@ -171,30 +209,21 @@ fn copy_in_sql(target: &str, shape: &TableShape) -> String {
     )
 }
 
-/// The window's rows written to the target: appended already, or upserted now from the
-/// staging table.
-fn written<'d>(
-    mut txn: Txn<'d>,
-    plan: &WindowPlan<'_>,
+/// The window's rows in the target (appended already), or staged for the upsert that runs
+/// with the receipt and COMMIT (`StagedWindow::upserts_at_commit`): one round trip fewer.
+fn written(
+    txn: Txn<'_>,
     (rows_read, bytes): (u64, u64),
     end: Position,
     slice_done: bool,
     appended: bool,
-) -> Result<Staged<'d>, Error> {
-    let rows_written = if appended {
-        rows_read
-    } else {
-        // A simple query: one round trip (no separate prepare), and its row count.
-        crate::db::round_trips(1);
-        crate::db::rows_affected(&mut txn, plan.upsert_sql)
-            .on(Side::Destination, "upserting a window")?
-    };
+) -> Result<Staged<'_>, Error> {
     let outcome = WindowOutcome {
         rows_read,
-        rows_written,
+        rows_written: if appended { rows_read } else { 0 },
         end,
         slice_done,
         bytes,
     };
-    Ok(Staged::Ready(StagedWindow::new(txn, outcome)))
+    Ok(Staged::Ready(StagedWindow::new(txn, outcome, !appended)))
 }

@@ -47,28 +47,28 @@ pub fn create(
         .on(Side::Destination, "creating the staging table")
 }
 
-/// Pipes the source COPY into the staging table.
+/// Pipes the source COPY into the staging table (its COPY prepared here: one round trip).
 pub fn stage(
     source: &mut postgres::Client,
     txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
     shape: &TableShape,
 ) -> Result<Piped, DbError> {
-    let copy_in = format!(
-        "COPY {STAGE} ({}) FROM STDIN (FORMAT binary)",
-        shape.column_list(None)
-    );
+    let copy_in = txn
+        .prepare(&super::copy_in_sql(STAGE, shape))
+        .on(Side::Destination, "writing a window")?;
+    crate::db::round_trips(1);
     pipe(source, txn, copy_out_sql, &copy_in, None)
 }
 
-/// Pipes a source `COPY … TO STDOUT` into a destination `COPY … FROM STDIN` with
-/// `std::io::copy` (bounded buffers, no row parsing), optionally showing the bytes to a
-/// tail tracker.
+/// Pipes a source `COPY … TO STDOUT` into a destination `COPY … FROM STDIN` (prepared
+/// by the caller) with `std::io::copy` (bounded buffers, no row parsing), optionally
+/// showing the bytes to a tail tracker.
 pub fn pipe(
     source: &mut postgres::Client,
     txn: &mut impl postgres::GenericClient,
     copy_out_sql: &str,
-    copy_in_sql: &str,
+    copy_in: &postgres::Statement,
     tail: Option<&mut TailTracker>,
 ) -> Result<Piped, DbError> {
     let reader = source
@@ -80,7 +80,7 @@ pub fn pipe(
         tail,
     };
     let mut writer = txn
-        .copy_in(copy_in_sql)
+        .copy_in(copy_in)
         .on(Side::Destination, "writing a window")?;
     if let Err(write_err) = io::copy(&mut reader, &mut writer) {
         // Dropping the writer aborts the COPY; the caller's transaction then rolls back.
@@ -95,8 +95,8 @@ pub fn pipe(
         };
     }
     let rows = writer.finish().on(Side::Destination, "writing a window")?;
-    // COPY out and in, each prepared then started; the COPY in's end.
-    crate::db::round_trips(5);
+    // COPY out prepared then started; COPY in started and ended.
+    crate::db::round_trips(4);
     Ok(Piped::Rows(rows))
 }
 

@@ -20,10 +20,19 @@ impl<'a> Txn<'a> {
     }
 
     /// Runs `last` (one or more statements, no transaction control) and `COMMIT` in one
-    /// round trip. When `last` fails, the server skips the COMMIT and the transaction is
-    /// rolled back here; when the COMMIT itself fails, the server has ended it already.
-    pub fn commit_with(mut self, last: &str) -> Result<(), postgres::Error> {
-        let result = self.client.batch_execute(&format!("{last};\nCOMMIT"));
+    /// round trip; returns the first column of the last row `last` returned, if any. When
+    /// `last` fails, the server skips the COMMIT and the transaction is rolled back here;
+    /// when the COMMIT itself fails, the server has ended it already.
+    pub fn commit_with(mut self, last: &str) -> Result<Option<String>, postgres::Error> {
+        let result = self
+            .client
+            .simple_query(&format!("{last};\nCOMMIT"))
+            .map(|messages| {
+                messages.iter().rev().find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                    _ => None,
+                })
+            });
         super::round_trips(1);
         if result.is_ok() {
             self.open = false;

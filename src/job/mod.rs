@@ -4,6 +4,7 @@
 //! would (password file, service file, certificates); it connects to nothing.
 
 mod cursor_use;
+pub mod databases;
 pub mod open;
 pub mod status;
 

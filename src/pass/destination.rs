@@ -29,11 +29,21 @@ pub(super) fn prepare_destination(
     apply: ApplyMode,
 ) -> Result<Prepared, Error> {
     let table = &job.spec.table;
-    let (key_deferred, key_sequence) = match catalog::load(dst, Side::Destination, table, None)? {
-        Some(mut existing) => {
-            if let Some(key) = job.spec.key.as_deref() {
-                catalog::use_key(dst, Side::Destination, &mut existing, key)?;
-            }
+    // The job's first pass uses the table as the job's open read it (`--key` applied),
+    // a round trip fewer; later passes read it again.
+    let existing = match job.dest_at_open.take() {
+        Some(at_open) => Some(at_open),
+        None => catalog::load(dst, Side::Destination, table, None)?
+            .map(|mut existing| {
+                if let Some(key) = job.spec.key.as_deref() {
+                    catalog::use_key(dst, Side::Destination, &mut existing, key)?;
+                }
+                Ok::<_, Error>(existing)
+            })
+            .transpose()?,
+    };
+    let (key_deferred, key_sequence) = match existing {
+        Some(existing) => {
             compare::same_shape(&job.shape, &existing)?;
             job.shape.has_user_triggers = existing.has_user_triggers;
             let sequence = existing.key_sequence_column().map(|c| c.name.clone());

@@ -5,7 +5,7 @@
 use super::shared::SharedPass;
 use super::throttle::Throttle;
 use crate::copy::readahead::ReadAhead;
-use crate::copy::{self, Staged, WindowPlan};
+use crate::copy::{self, DestConn, Staged, WindowPlan};
 use crate::error::Error;
 use crate::job::Job;
 use crate::keyspace::{Position, SliceKind};
@@ -38,7 +38,7 @@ pub enum WindowReader<'r> {
 impl WindowReader<'_> {
     fn stage<'d>(
         &mut self,
-        dest: &'d mut postgres::Client,
+        dest: &'d mut DestConn<'_>,
         plan: &WindowPlan<'_>,
         mode: ApplyMode,
         from: &Position,
@@ -62,7 +62,7 @@ pub fn copy_slice(
     plan: &WindowPlan<'_>,
     index: usize,
     reader: &mut WindowReader<'_>,
-    dest: &mut postgres::Client,
+    dest: &mut DestConn<'_>,
 ) -> Result<SliceEnd, Error> {
     // Windows sized by time measure each from the previous commit: with read-ahead the
     // source's next read overlaps this commit, so that is the pace of the pipeline.
@@ -94,9 +94,15 @@ pub fn copy_slice(
         start.record.slice_done = expected.slice_done;
         job.state.record_window(&start.record)?;
         let receipt = start.receipt(expected);
-        let receipt_sql = job.receipts.insert_sql(&job.spec.job_id, &receipt);
+        let receipt_sql = if staged.upserts_at_commit() {
+            job.receipts
+                .insert_applying_sql(&job.spec.job_id, &receipt, plan.upsert_sql)
+        } else {
+            job.receipts.insert_sql(&job.spec.job_id, &receipt)
+        };
         let bookkeeping = bookkeeping.elapsed();
-        // Step 1c: rows and receipt COMMIT in one round trip.
+        // Step 1c: rows (upserted from staging now, or appended already) and receipt
+        // COMMIT in one round trip.
         let outcome = staged.commit_with(&receipt_sql)?;
         plan.window.observe(
             outcome.rows_read,

@@ -10,7 +10,7 @@ use super::shared::SharedPass;
 use super::slice::{copy_slice, SliceEnd, WindowReader};
 use super::throttle::Throttle;
 use crate::copy::readahead::{ReadAhead, ReadPlan};
-use crate::copy::{self, staging, WindowPlan};
+use crate::copy::{self, staging, DestConn, WindowPlan};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
 use crate::job::Job;
@@ -126,6 +126,7 @@ impl Worker<'_, '_, '_> {
             None => Reading::InTurn(Box::new(job.source.get()?)),
         };
         staging::create(&mut dest, &job.shape, matches!(reading, Reading::InTurn(_)))?;
+        let mut dest = DestConn::new(&mut dest);
         while let Some(index) = self.shared.take_slice() {
             let end = loop {
                 let mut reader = match &mut reading {

@@ -11,5 +11,6 @@
 //!    committed but not checkpointed is re-read, never double-applied in effect.
 
 pub mod checkpoint;
+mod receipt_row;
 pub mod receipts;
 pub mod reconcile;

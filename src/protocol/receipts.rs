@@ -3,12 +3,14 @@
 //! itself proves which windows are in, even when the local state lost its last write.
 //! Created only once a sync really starts (never on bad input).
 
+use super::receipt_row::{parse_receipt, receipt_values, RECEIPT_COLUMNS};
 use crate::db::ident::{literal, quote, QualifiedName};
-use crate::db::{DbError, DbErrorKind, PgResultExt, Side};
+use crate::db::{DbError, PgResultExt, Side};
 use crate::keyspace::Position;
 use postgres::types::Type;
-use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Proof that one window committed, as stored in the destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,33 +100,49 @@ struct Parts {
 #[derive(Debug, Clone)]
 pub struct Receipts {
     pub table: QualifiedName,
+    /// The table was last seen with this release's columns (`exists` says so, and `ensure`
+    /// then needs no round trip).
+    current: Arc<AtomicBool>,
 }
 
 const DOING: &str = "writing the receipts table";
 
 impl Receipts {
-    /// Whether the table exists yet.
-    pub fn exists(&self, client: &mut postgres::Client) -> Result<bool, DbError> {
-        let sql = "SELECT to_regclass($1) IS NOT NULL";
-        Ok(client
-            .query_typed_one(sql, &[(&self.table.sql(), Type::TEXT)])
-            .on(Side::Destination, "looking for the receipts table")?
-            .get(0))
+    pub fn new(table: QualifiedName) -> Self {
+        Receipts {
+            table,
+            current: Arc::default(),
+        }
     }
 
-    /// Creates schema and table when missing; adds the columns of later releases to a
-    /// table an earlier release created.
-    pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
-        // Whether it exists and has this release's columns: one round trip.
-        let found = client
+    /// Whether the table exists yet (and, remembered for `ensure`, whether it has this
+    /// release's columns).
+    pub fn exists(&self, client: &mut postgres::Client) -> Result<bool, DbError> {
+        let (exists, current) = self.found(client, "looking for the receipts table")?;
+        self.current.store(current, Ordering::Relaxed);
+        Ok(exists)
+    }
+
+    /// Whether it exists and has this release's columns: one round trip.
+    fn found(&self, client: &mut postgres::Client, doing: &str) -> Result<(bool, bool), DbError> {
+        let row = client
             .query_typed_one(
                 "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
                    WHERE attrelid = to_regclass($1) AND attname = 'resume_rank' AND NOT attisdropped)",
                 &[(&self.table.sql(), Type::TEXT)],
             )
-            .on(Side::Destination, DOING)?;
-        if found.get::<_, bool>(0) {
-            let current: bool = found.get(1);
+            .on(Side::Destination, doing)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// Creates schema and table when missing; adds the columns of later releases to a
+    /// table an earlier release created. No round trip when `exists` just found it current.
+    pub fn ensure(&self, client: &mut postgres::Client) -> Result<(), DbError> {
+        if self.current.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (exists, current) = self.found(client, DOING)?;
+        if exists {
             if !current {
                 let sql = format!(
                     "ALTER TABLE {} ADD COLUMN IF NOT EXISTS resume_rank bigint, \
@@ -133,6 +151,7 @@ impl Receipts {
                 );
                 client.batch_execute(&sql).on(Side::Destination, DOING)?;
             }
+            self.current.store(true, Ordering::Relaxed);
             return Ok(());
         }
         let schema_exists: bool = client
@@ -163,34 +182,31 @@ impl Receipts {
                resume_rank bigint, resume_from jsonb, committed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job, pass, window_no))",
             self.table.sql()
         ));
-        crate::db::create_if_missing(client, &sql).on(Side::Destination, DOING)
+        crate::db::create_if_missing(client, &sql).on(Side::Destination, DOING)?;
+        self.current.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The statement that inserts a receipt: the window's transaction sends it with its
     /// COMMIT (`db::txn::Txn::commit_with`).
     pub fn insert_sql(&self, job: &str, r: &Receipt) -> String {
-        let json = |p: &Position| literal(&serde_json::to_string(p).unwrap_or_default());
-        let (rank, from) = r
-            .resume
-            .as_ref()
-            .map_or(("NULL".to_string(), "NULL".to_string()), |x| {
-                (x.rank.to_string(), format!("{}::jsonb", json(&x.from)))
-            });
         format!(
-            "INSERT INTO {} (job, pass, window_no, slice, end_position, slice_done, pass_finished, pass_upper, \
-             rows_read, rows_written, resume_rank, resume_from) \
-             VALUES ({}, {}, {}, {}, {}::jsonb, {}, {}, {}, {}, {}, {rank}, {from})",
+            "INSERT INTO {} ({RECEIPT_COLUMNS}) VALUES ({})",
             self.table.sql(),
-            literal(job),
-            r.pass,
-            r.window,
-            r.slice,
-            json(&r.end),
-            r.slice_done,
-            r.pass_finished,
-            r.pass_upper.as_deref().map_or("NULL".to_string(), literal),
-            r.rows_read,
-            r.rows_written
+            receipt_values(job, r, &r.rows_written.to_string())
+        )
+    }
+
+    /// The statement that upserts a staged window (`upsert`, an `INSERT … ON CONFLICT`)
+    /// and inserts its receipt, counting the rows the upsert wrote into the receipt, and
+    /// returns that count: the window's rows and receipt in one statement, sent with its
+    /// COMMIT (`copy::StagedWindow::upserts_at_commit`). `r.rows_written` is not used.
+    pub fn insert_applying_sql(&self, job: &str, r: &Receipt, upsert: &str) -> String {
+        format!(
+            "WITH applied AS ({upsert} RETURNING 1) INSERT INTO {} ({RECEIPT_COLUMNS}) \
+             SELECT {} FROM applied RETURNING rows_written",
+            self.table.sql(),
+            receipt_values(job, r, "count(*)")
         )
     }
 
@@ -298,87 +314,10 @@ impl Receipts {
             "DELETE FROM {} WHERE job = $1 AND pass < $2",
             self.table.sql()
         );
+        // Typed parameters: one round trip (no prepare first).
         client
-            .execute(&sql, &[&job, &(pass as i64)])
+            .query_typed(&sql, &[(&job, Type::TEXT), (&(pass as i64), Type::INT8)])
             .on(Side::Destination, "pruning old receipts")?;
         Ok(())
-    }
-}
-
-/// A receipts row as `to_jsonb(r)` prints it; rows of an earlier release have no resume
-/// columns. Other columns (`job`, `committed_at`) are ignored.
-#[derive(Deserialize)]
-struct ReceiptRow {
-    pass: u64,
-    window_no: u64,
-    slice: usize,
-    end_position: Position,
-    slice_done: bool,
-    pass_finished: bool,
-    pass_upper: Option<String>,
-    rows_read: u64,
-    rows_written: u64,
-    #[serde(default)]
-    resume_rank: Option<u64>,
-    #[serde(default)]
-    resume_from: Option<Position>,
-}
-
-/// A receipt from its row as JSON (`to_jsonb(r)`); a row that does not parse is an error,
-/// never skipped (skipping could resume a pass from an older point, or start it over).
-fn parse_receipt(text: &str) -> Result<Receipt, DbError> {
-    let row: ReceiptRow = serde_json::from_str(text).map_err(|e| {
-        DbError::other(
-            Side::Destination,
-            DbErrorKind::Corrupt,
-            "reading receipts",
-            format!("a receipt does not parse ({e}): {text}"),
-        )
-    })?;
-    let resume = match (row.resume_rank, row.resume_from) {
-        (Some(rank), Some(from)) => Some(Resume { rank, from }),
-        _ => None,
-    };
-    Ok(Receipt {
-        pass: row.pass,
-        window: row.window_no,
-        slice: row.slice,
-        end: row.end_position,
-        slice_done: row.slice_done,
-        pass_finished: row.pass_finished,
-        pass_upper: row.pass_upper,
-        rows_read: row.rows_read,
-        rows_written: row.rows_written,
-        resume,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn receipts_of_both_releases_parse() {
-        let old = r#"{"job": "j", "pass": 2, "window_no": 7, "slice": 1, "end_position": {"AfterCursor": "10"},
-            "slice_done": true, "pass_finished": false, "pass_upper": "20", "rows_read": 5, "rows_written": 4,
-            "committed_at": "2026-11-25T01:00:00+00:00"}"#;
-        let r = parse_receipt(old).unwrap();
-        assert_eq!((r.pass, r.window, r.slice, r.resume), (2, 7, 1, None));
-        assert_eq!(r.end, Position::AfterCursor("10".into()));
-        let new = old.replace(
-            r#""rows_written": 4,"#,
-            r#""rows_written": 4, "resume_rank": 1099511627777, "resume_from": "Start","#,
-        );
-        let r = parse_receipt(&new).unwrap();
-        assert_eq!(
-            r.resume,
-            Some(Resume {
-                rank: (1 << 40) + 1,
-                from: Position::Start
-            })
-        );
-        let corrupt = parse_receipt(r#"{"pass": 1}"#).unwrap_err();
-        assert_eq!(corrupt.kind, DbErrorKind::Corrupt);
-        assert!(corrupt.message.contains("window_no"), "{}", corrupt.message);
     }
 }

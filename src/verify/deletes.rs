@@ -11,7 +11,7 @@
 
 use super::{RowDiffKind, VerifyOptions};
 use crate::error::Error;
-use crate::job::open::Databases;
+use crate::job::databases::Databases;
 use crate::job::JobSpec;
 use std::time::Instant;
 

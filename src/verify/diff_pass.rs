@@ -21,7 +21,7 @@ use crate::catalog;
 use crate::copy::{staging, upsert};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use crate::job::open::Databases;
+use crate::job::databases::Databases;
 use crate::job::Job;
 use crate::runtime::failpoint;
 use crate::state::records::DiffRecord;

@@ -24,7 +24,8 @@ use crate::db::ident::quote;
 use crate::db::ident::typed_literal;
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use crate::job::open::{open_state_if_exists, Databases};
+use crate::job::databases::Databases;
+use crate::job::open::open_state_if_exists;
 use crate::job::JobSpec;
 use crate::keyspace::{bounds, slices, Position};
 use crate::protocol::receipts::Receipts;
@@ -393,8 +394,5 @@ fn last_watermark(spec: &JobSpec, dst: &mut postgres::Client) -> Result<Option<S
             }
         }
     }
-    Ok(Receipts {
-        table: spec.receipts_table.clone(),
-    }
-    .last_finished_upper(dst, &spec.job_id)?)
+    Ok(Receipts::new(spec.receipts_table.clone()).last_finished_upper(dst, &spec.job_id)?)
 }

@@ -10,7 +10,7 @@ use crate::catalog;
 use crate::copy::{staging, upsert};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
-use crate::job::open::Databases;
+use crate::job::databases::Databases;
 use serde::Serialize;
 
 /// What a repair changed.

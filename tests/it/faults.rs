@@ -93,6 +93,65 @@ fn a_permanent_error_fails_at_once_without_retrying() {
         .contains("check constraint"));
 }
 
+/// An incremental window is upserted by the statement that carries its receipt and COMMIT:
+/// when the upsert fails there (a destination constraint), nothing of the window is in,
+/// the error names the side and the step, and once the cause is gone the next run copies it.
+#[test]
+fn an_upsert_that_fails_at_commit_leaves_nothing_of_its_window() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 5_000, 10);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["-c", "1000"]);
+    job.run_ok("single", &[]);
+    dst.exec("ALTER TABLE transactions ADD CONSTRAINT small CHECK (amount < 900) NOT VALID");
+    // Every row changes; one row, past the pass's first windows, breaks the constraint.
+    src.exec("UPDATE transactions SET amount = amount / 100, updated = updated + 1000000");
+    let poison: String = src
+        .client()
+        .query_one(
+            "SELECT id::text FROM transactions ORDER BY updated, id OFFSET 2500 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    src.exec(&format!(
+        "UPDATE transactions SET amount = 950 WHERE id = '{poison}'"
+    ));
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("destination: upserting and committing a window failed")
+            && err.contains("check constraint"),
+        "{err}"
+    );
+    assert!(!err.contains("no transaction in progress"), "{err}");
+    // What committed is exactly what the pass's receipts say, each row counted as written
+    // by the statement that carried its receipt; the failed window is not in at all.
+    let changed = "SELECT count(*) FROM transactions WHERE updated >= 1500001000000";
+    let in_dest = dst.scalar_i64(changed);
+    assert!(
+        (1_000..5_000).contains(&in_dest),
+        "{in_dest} rows of pass 2"
+    );
+    assert_eq!(
+        dst.scalar_i64("SELECT sum(rows_read)::bigint FROM pgsync.receipts WHERE pass = 2"),
+        in_dest
+    );
+    assert_eq!(
+        dst.scalar_i64("SELECT sum(rows_written)::bigint FROM pgsync.receipts WHERE pass = 2"),
+        in_dest
+    );
+    assert_eq!(
+        dst.scalar_i64(&format!(
+            "SELECT count(*) FROM transactions WHERE id = '{poison}' AND updated < 1500001000000"
+        )),
+        1,
+        "the failed window's rows are not in"
+    );
+    dst.exec("ALTER TABLE transactions DROP CONSTRAINT small");
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
 #[test]
 fn retries_give_up_after_retry_for_with_a_clear_error() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));

@@ -78,6 +78,26 @@ fn a_failing_commit_commits_nothing_and_leaves_the_connection_idle() {
 }
 
 #[test]
+fn the_commit_returns_what_the_last_statement_returned() {
+    let (db, mut client) = setup();
+    let txn = Txn::begin(&mut client).unwrap();
+    let returned = txn
+        .commit_with(
+            "WITH applied AS (INSERT INTO rows_ VALUES (1), (2), (3) RETURNING 1) \
+             INSERT INTO receipts SELECT count(*) FROM applied RETURNING n",
+        )
+        .unwrap();
+    assert_eq!(returned.as_deref(), Some("3"));
+    assert_eq!(db.scalar_i64("SELECT n::bigint FROM receipts"), 3);
+    let txn = Txn::begin(&mut client).unwrap();
+    assert_eq!(
+        txn.commit_with("INSERT INTO rows_ VALUES (4)").unwrap(),
+        None
+    );
+    assert!(idle(&mut client));
+}
+
+#[test]
 fn dropped_uncommitted_it_rolls_back() {
     let (db, mut client) = setup();
     {

@@ -177,11 +177,13 @@ def case_incremental(repeats, results):
             # 10% of rows change; their cursor moves forward
             psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
                       f"WHERE (hashtext(id::text) % 10) = 0")
+            psql(SRC, "CHECKPOINT")  # both timed runs start with no checkpoint under way
             b.append(timed(lambda: pgsync(st)))
         # hand-written: stage the same changed rows and upsert them ordered by pk into a copy
         # of the populated destination (the rows are now equal there, so revert first)
         psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
         since = psql(SRC, f"SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
+        psql(SRC, "CHECKPOINT")
         a.append(timed(lambda: manual_upsert(since)))
     results["incremental, 10% changed"] = (b, a, None)
 
@@ -345,9 +347,11 @@ def case_wan(one_way_ms, repeats, results):
                 pgsync(st, src=s_url, dst=d_url)  # the same job as the timed pass
                 psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
                           f"WHERE (hashtext(id::text) % 10) = 0")
+                psql(SRC, "CHECKPOINT")
                 b.append(timed(lambda: pgsync(st, src=s_url, dst=d_url)))
             psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
             since = psql(SRC, "SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
+            psql(SRC, "CHECKPOINT")
             a.append(timed(lambda: manual_upsert(since, px.src_port, px.dst_port)))
         results[f"incremental, 10% changed, {rtt} round trip"] = (b, a, None)
     finally:

@@ -49,12 +49,13 @@ pub struct SetRun<'s> {
 }
 
 impl<'s> SetRun<'s> {
-    /// Opens the state store and both pools (`2 × --jobs + 3` connections each at most: a
-    /// planning connection per table runner, one per worker, the read-ahead's, one spare).
+    /// Opens the state store and both pools (`3 × --jobs + 3` connections each at most: a
+    /// planning connection per table runner, per worker one and its read-ahead's printer of
+    /// window ends, one spare).
     pub fn open(set: &'s TableSet) -> Result<SetRun<'s>, Error> {
         let store =
             StateStore::open_waiting(&set.base.state_dir, std::time::Duration::from_secs(3))?;
-        let (source, dest) = open_pools(&set.base, 2 * set.base.jobs as u32 + 3)?;
+        let (source, dest) = open_pools(&set.base, 3 * set.base.jobs as u32 + 3)?;
         Ok(SetRun {
             set,
             store: Arc::new(store),

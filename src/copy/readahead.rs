@@ -1,14 +1,18 @@
 //! Read-ahead: a thread that owns a source connection and reads a pass's windows back to
-//! back — each its own `COPY (SELECT … LIMIT n)` statement, as in the sequential path — while
-//! the destination side applies and commits the previous one. It learns each window's end
-//! from the stream (`tail`) and prints it with the source's own types, so the next window
-//! starts right away; bytes and window ends go to the destination side through a bounded
-//! channel (memory stays flat). The destination side alone commits and checkpoints. Its
-//! first keyset window, which nothing overlaps, is read in index order (`index_order`).
+//! back while the destination side applies and commits the previous one. Each statement is
+//! a `COPY (SELECT … LIMIT n)` as in the sequential path; for a cursor range, where a second
+//! source connection can print window ends, one statement reads `WINDOWS_PER_READ` windows
+//! and the stream is cut into them between rows (each cut gets its own binary COPY trailer
+//! and header), so the source scans and sorts the rest of a range once per that many
+//! windows instead of once per window. It learns each window's end from the stream (`tail`)
+//! and has it printed with the source's own types, so the next window starts right away;
+//! bytes and window ends go to the destination side through a bounded channel (memory stays
+//! flat). The destination side alone commits and checkpoints. Its first keyset statement,
+//! whose first window nothing overlaps, is read in index order (`index_order`).
 
 use super::source::window_copy_sql;
 use super::staging::classify_io;
-use super::tail::TailTracker;
+use super::tail::{TailTracker, SIGNATURE};
 use super::window_end::{after_last_row, window_end};
 use crate::catalog::TableShape;
 use crate::db::pool::Conn;
@@ -30,6 +34,20 @@ const CHUNK: usize = 64 * 1024;
 const DEPTH: usize = 64;
 /// Messages in flight for one reader, however many workers.
 const MIN_DEPTH: usize = 8;
+/// Windows one source statement reads when the stream can be cut into windows: the source
+/// scans (and sorts) a range's rest once per this many windows, and a statement stays open
+/// about this many windows' time (`--window-target` each, by default).
+const WINDOWS_PER_READ: u64 = 4;
+/// The binary COPY trailer that ends a window cut from a longer stream.
+const TRAILER: [u8; 2] = [0xff, 0xff];
+
+/// The binary COPY header (no flags, no extension) that starts a window cut from a longer
+/// stream: the one PostgreSQL sends.
+fn header() -> Vec<u8> {
+    let mut header = SIGNATURE.to_vec();
+    header.extend_from_slice(&[0; 8]);
+    header
+}
 
 /// What the reader sends.
 pub enum FromReader {
@@ -73,13 +91,16 @@ pub struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts reading on its own thread.
-    pub fn start(mut src: Conn, plan: ReadPlan) -> ReadAhead {
+    /// Starts reading on its own thread; with a `printer` (a second source connection, which
+    /// prints the ends of windows cut from a statement still streaming), several windows per
+    /// statement.
+    pub fn start(mut src: Conn, mut printer: Option<Conn>, plan: ReadPlan) -> ReadAhead {
         let (tx, rx) = sync_channel((DEPTH / plan.readers.max(1)).max(MIN_DEPTH));
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::spawn(move || {
-            if let Err(e) = read_all(&mut src, &plan, &tx, &stopped) {
+            let printer = printer.as_deref_mut();
+            if let Err(e) = read_all(&mut src, printer, &plan, &tx, &stopped) {
                 let _ = tx.send(FromReader::Failed(e));
             }
         });
@@ -115,6 +136,7 @@ impl Drop for ReadAhead {
 
 fn read_all(
     src: &mut postgres::Client,
+    mut printer: Option<&mut postgres::Client>,
     plan: &ReadPlan,
     tx: &SyncSender<FromReader>,
     stop: &AtomicBool,
@@ -126,25 +148,44 @@ fn read_all(
             return Ok(());
         }
         let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
-        let limit = plan.window.rows();
+        let window = plan.window.rows();
+        // Windows are cut from a longer statement in a cursor range only (a block window is
+        // a block range; a NULL-cursor window's end rule differs), and only when sized by
+        // time: a statement then stays open about four targets' time, far inside the
+        // source's statement_timeout, where fixed windows could take any time each.
+        let cutter = printer.as_deref_mut().filter(|_| {
+            matches!(slice.kind, SliceKind::Range { .. }) && plan.window.sized_by_time()
+        });
+        let limit = match cutter {
+            Some(_) => window.saturating_mul(WINDOWS_PER_READ),
+            None => window,
+        };
+        let cut = cutter.is_some();
         let first = slice_index == plan.start_slice && pos == plan.start;
         let ordered = first && index_order(src, &slice.kind, true)?;
-        let read = read_window(src, plan, (&pos, limit), &slice.kind, &mut tail, tx);
+        let read = read_window(src, cutter, plan, (&pos, limit), &slice.kind, &mut tail, tx);
         // Only after a complete read: a failed or cut-short one leaves the session in no
         // state to be told anything (it is not reused for windows).
-        if ordered && matches!(read, Ok(Read::Ended)) {
+        if ordered && matches!(read, Ok(Read::Ended(_))) {
             index_order(src, &slice.kind, false)?;
         }
-        match read? {
-            Read::Ended => {}
+        let last = match read? {
+            Read::Ended(last) => last,
             Read::Interrupted => {
                 let _ = tx.send(FromReader::Interrupted);
                 return Ok(());
             }
             Read::Abandoned => return Ok(()),
-        }
-        let rows = tail.rows();
-        let (end, slice_done) = window_end(&slice.kind, &pos, rows, limit, || {
+        };
+        // The statement's last window: it ends the slice when the statement read fewer rows
+        // than it asked for (`window_end`'s rule, said for the whole statement).
+        let rows = tail.rows() - last.rows_before;
+        let rule_limit = match (cut, tail.rows() < limit) {
+            (false, _) => limit,
+            (true, short) => rows + u64::from(short),
+        };
+        let pos_in = last.from;
+        let (end, slice_done) = window_end(&slice.kind, &pos_in, rows, rule_limit, || {
             after_last_row(
                 src,
                 Side::Source,
@@ -174,12 +215,12 @@ fn read_all(
     Ok(())
 }
 
-/// Sets (`on`) or resets the planner's choice for the reader's first keyset window, which
-/// nothing overlaps: it is read in index order. A bitmap scan reads the window's whole
+/// Sets (`on`) or resets the planner's choice for the reader's first keyset statement, whose
+/// first window nothing overlaps: it is read in index order. A bitmap scan reads the whole
 /// remaining range and sorts it before the first row, and the planner picks it when the
 /// newest cursor values lie past the column's statistics — every incremental pass
 /// (measured: 10,000 rows of a 200,000-row range in 0.94 s by bitmap, 0.10 s by the index).
-/// Later windows overlap the destination's work, and for them the bitmap's one read of
+/// Later statements overlap the destination's work, and for them the bitmap's one read of
 /// each page can be the cheaper plan: left to the planner. Whether anything was set.
 fn index_order(src: &mut postgres::Client, kind: &SliceKind, on: bool) -> Result<bool, Error> {
     if matches!(kind, SliceKind::Blocks { .. }) {
@@ -196,19 +237,31 @@ fn index_order(src: &mut postgres::Client, kind: &SliceKind, on: bool) -> Result
     Ok(true)
 }
 
-/// How reading one window's rows ended.
+/// How reading one statement's rows ended.
 enum Read {
-    /// Every row was sent.
-    Ended,
+    /// Every row was sent; the last window is still open.
+    Ended(LastWindow),
     /// SIGINT/SIGTERM arrived.
     Interrupted,
     /// The destination side stopped listening.
     Abandoned,
 }
 
-/// Sends one window's COPY bytes in chunks, showing them to the tail tracker.
+/// The window a statement's stream is in: where it started, and the statement's rows
+/// before it (sent as earlier windows).
+struct LastWindow {
+    from: Position,
+    rows_before: u64,
+}
+
+/// Sends one statement's COPY bytes in chunks, showing them to the tail tracker. With a
+/// `cutter` (a connection to print window ends), a window is cut off at the first row
+/// boundary after it has the rows a window takes, unless only the trailer is left: its
+/// bytes get a trailer, its end is printed and sent, and the next window starts with a
+/// header of its own.
 fn read_window(
     src: &mut postgres::Client,
+    mut cutter: Option<&mut postgres::Client>,
     plan: &ReadPlan,
     (from, limit): (&Position, u64),
     kind: &SliceKind,
@@ -222,6 +275,12 @@ fn read_window(
     // Room for one more row past CHUNK, so that a chunk is not reallocated.
     let capacity = CHUNK + 16 * 1024;
     let mut chunk = Vec::with_capacity(capacity);
+    let mut last = LastWindow {
+        from: from.clone(),
+        rows_before: 0,
+    };
+    let mut window = plan.window.rows();
+    let header = header();
     loop {
         if shutdown::requested() {
             return Ok(Read::Interrupted);
@@ -232,6 +291,35 @@ fn read_window(
             .map_err(|e| classify_io(Side::Source, doing, e))?;
         if data.is_empty() {
             break;
+        }
+        if tail.rows() == 0 && !data.starts_with(&header) {
+            cutter = None; // a header of another shape: not cut
+        }
+        if let Some(printer) = cutter.as_deref_mut() {
+            let rows = tail.rows() - last.rows_before;
+            if rows >= window && tail.at_row_boundary() && data != TRAILER {
+                chunk.extend_from_slice(&TRAILER);
+                let done = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
+                if tx.send(FromReader::Data(done)).is_err() {
+                    return Ok(Read::Abandoned);
+                }
+                let end =
+                    after_last_row(printer, Side::Source, &plan.watched, (&plan.ks, kind), tail)?;
+                let cut = FromReader::End {
+                    rows,
+                    end: end.clone(),
+                    slice_done: false,
+                };
+                if tx.send(cut).is_err() {
+                    return Ok(Read::Abandoned);
+                }
+                last = LastWindow {
+                    from: end,
+                    rows_before: tail.rows(),
+                };
+                window = plan.window.rows();
+                chunk.extend_from_slice(&header);
+            }
         }
         let n = data.len();
         tail.feed(data)
@@ -248,5 +336,5 @@ fn read_window(
     if !chunk.is_empty() && tx.send(FromReader::Data(chunk)).is_err() {
         return Ok(Read::Abandoned);
     }
-    Ok(Read::Ended)
+    Ok(Read::Ended(last))
 }

@@ -7,7 +7,8 @@
 
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
-const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+/// The binary COPY signature, the header's first bytes.
+pub const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// The binary COPY stream did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +102,11 @@ impl TailTracker {
 
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Between two rows (or before the first): the stream may be cut here.
+    pub fn at_row_boundary(&self) -> bool {
+        self.step == Step::Count && self.pending_len == 0
     }
 
     /// The watched fields of the last complete row (`None` in a field = SQL NULL).

@@ -46,6 +46,11 @@ impl WindowSize {
         }
     }
 
+    /// Windows are sized by time (each about the target's work), not a fixed row count.
+    pub fn sized_by_time(&self) -> bool {
+        self.target.is_some()
+    }
+
     /// Rows the next window takes.
     pub fn rows(&self) -> u64 {
         self.rows.load(Ordering::Relaxed)

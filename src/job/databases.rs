@@ -70,7 +70,8 @@ impl Databases {
 impl Databases {
     /// Connects both sides and runs every check that can refuse the job. Writes nothing.
     pub fn open(spec: &JobSpec) -> Result<Databases, Error> {
-        let connections = spec.jobs as u32 + 2; // the planner's, one per worker, one spare
+        // The planner's, per worker a reader and its printer (and a destination one), a spare.
+        let connections = 2 * spec.jobs as u32 + 2;
         let (source, dest) = open_pools(spec, connections)?;
         Databases::check(spec, source, dest)
     }

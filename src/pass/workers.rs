@@ -160,8 +160,10 @@ impl Worker<'_, '_, '_> {
     /// Starts reading slice `index` ahead from its last committed window.
     fn read_ahead(&self, index: usize, watched: &[(usize, Type)]) -> Result<ReadAhead, Error> {
         let (slice, from) = self.shared.slice_from(index);
+        // A second connection prints the ends of windows cut from one statement.
         Ok(ReadAhead::start(
             self.job.source.get()?,
+            Some(self.job.source.get()?),
             ReadPlan {
                 shape: self.job.shape.clone(),
                 ks: self.job.ks.clone(),

@@ -101,6 +101,36 @@ fn sigkill_at_random_moments_of_a_keyset_copy_then_resume_is_exact_and_recopies_
     random_kills(400_000, &["--no-block-scan"]);
 }
 
+/// An incremental pass whose windows are sized by time reads several windows per source
+/// statement and cuts them apart between rows: SIGKILLs among those cut windows (bursts of
+/// 300 equal cursor values cross the cuts), then `resume` and one more pass: exact.
+#[test]
+fn sigkill_among_windows_cut_from_one_statement_then_resume_is_exact() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 120_000, 300);
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions");
+    job.run_ok("single", &[]);
+    fixtures::churn(&src, 10_000, 1);
+    // A tiny target shrinks windows to their floor (1,000 rows): statements of 4,000 rows,
+    // each cut in four, the whole pass ~130 windows.
+    let job = job.with(&["--window-target", "1ms"]);
+    let mut rng = seed() | 1;
+    let mut kills = 0;
+    let mut target = windows_committed(&dst);
+    for _ in 0..2 {
+        let (started, before) = (Instant::now(), windows_committed(&dst));
+        let mut child = job.spawn(if kills == 0 { "single" } else { "resume" }, &[], &[]);
+        target += 5 + (next(&mut rng) % 20) as i64;
+        if kill_after_windows(&dst, &mut child, target, &mut rng, started, before) {
+            kills += 1;
+        }
+    }
+    assert_eq!(kills, 2, "the pass finished before it was killed twice");
+    job.run_ok("resume", &[]);
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+}
+
 /// Three SIGKILLs at random moments of a first load of `rows` rows in windows of about
 /// 20,000, then `resume`: an exact copy, and each kill rolled back at most its window.
 fn random_kills(rows: i64, path: &[&str]) {

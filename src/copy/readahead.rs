@@ -247,6 +247,17 @@ enum Read {
     Abandoned,
 }
 
+/// Until the destination has committed a window, every window takes the first guess's
+/// rows; the reader, running a few windows ahead, would cut all of those at that guess.
+/// So after the first cut it waits for that first commit (a few seconds at most, or an
+/// interrupt) before streaming on: the next window takes the size that commit tells.
+fn wait_for_first_commit(window: &super::window_size::WindowSize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !window.observed() && !shutdown::requested() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// The window a statement's stream is in: where it started, and the statement's rows
 /// before it (sent as earlier windows).
 struct LastWindow {
@@ -279,7 +290,6 @@ fn read_window(
         from: from.clone(),
         rows_before: 0,
     };
-    let mut window = plan.window.rows();
     let header = header();
     loop {
         if shutdown::requested() {
@@ -297,7 +307,9 @@ fn read_window(
         }
         if let Some(printer) = cutter.as_deref_mut() {
             let rows = tail.rows() - last.rows_before;
-            if rows >= window && tail.at_row_boundary() && data != TRAILER {
+            // The size as of now: the reader runs ahead, and windows committed meanwhile
+            // have told the destination's pace.
+            if rows >= plan.window.rows() && tail.at_row_boundary() && data != TRAILER {
                 chunk.extend_from_slice(&TRAILER);
                 let done = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
                 if tx.send(FromReader::Data(done)).is_err() {
@@ -317,7 +329,7 @@ fn read_window(
                     from: end,
                     rows_before: tail.rows(),
                 };
-                window = plan.window.rows();
+                wait_for_first_commit(&plan.window);
                 chunk.extend_from_slice(&header);
             }
         }

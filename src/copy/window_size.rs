@@ -27,6 +27,8 @@ pub struct WindowSize {
     rows: AtomicU64,
     /// `None`: fixed size.
     target: Option<Duration>,
+    /// Windows committed and reported so far.
+    observed: AtomicU64,
 }
 
 impl WindowSize {
@@ -35,6 +37,7 @@ impl WindowSize {
         WindowSize {
             rows: AtomicU64::new(rows.max(1)),
             target: None,
+            observed: AtomicU64::new(0),
         }
     }
 
@@ -43,12 +46,18 @@ impl WindowSize {
         WindowSize {
             rows: AtomicU64::new(FIRST_WINDOW_ROWS),
             target: Some(target),
+            observed: AtomicU64::new(0),
         }
     }
 
     /// Windows are sized by time (each about the target's work), not a fixed row count.
     pub fn sized_by_time(&self) -> bool {
         self.target.is_some()
+    }
+
+    /// A committed window has told the pace (before, the size is the first guess).
+    pub fn observed(&self) -> bool {
+        self.observed.load(Ordering::Relaxed) > 0
     }
 
     /// Rows the next window takes.
@@ -60,6 +69,7 @@ impl WindowSize {
     /// `elapsed` since the worker's previous commit.
     pub fn observe(&self, rows: u64, bytes: u64, elapsed: Duration) {
         let Some(target) = self.target else { return };
+        self.observed.fetch_add(1, Ordering::Relaxed);
         let current = self.rows();
         self.rows.store(
             next_rows(current, rows, bytes, elapsed, target),
@@ -123,6 +133,17 @@ mod tests {
             next_rows(MAX_ROWS, MAX_ROWS, 0, Duration::from_millis(10), TWO),
             MAX_ROWS
         );
+    }
+
+    #[test]
+    fn a_time_sized_window_is_observed_once_a_commit_reports_and_a_fixed_one_never() {
+        let sized = WindowSize::by_time(TWO);
+        assert!(!sized.observed());
+        sized.observe(10_000, 0, Duration::from_millis(100));
+        assert!(sized.observed());
+        let fixed = WindowSize::fixed(500);
+        fixed.observe(500, 0, Duration::from_millis(100));
+        assert!(!fixed.observed());
     }
 
     #[test]

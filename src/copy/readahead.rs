@@ -184,8 +184,7 @@ fn read_all(
             (false, _) => limit,
             (true, short) => rows + u64::from(short),
         };
-        let pos_in = last.from;
-        let (end, slice_done) = window_end(&slice.kind, &pos_in, rows, rule_limit, || {
+        let (end, slice_done) = window_end(&slice.kind, &last.from, rows, rule_limit, || {
             after_last_row(
                 src,
                 Side::Source,

@@ -31,6 +31,18 @@ pub struct Databases {
     pub diff: bool,
 }
 
+/// The destination table as the catalog has it (`None`: missing), `--key` applied.
+pub fn destination_table(
+    dst: &mut postgres::Client,
+    spec: &JobSpec,
+) -> Result<Option<TableShape>, Error> {
+    let mut shape = catalog::load(dst, Side::Destination, &spec.table, None)?;
+    if let (Some(d), Some(key)) = (shape.as_mut(), spec.key.as_deref()) {
+        catalog::use_key(dst, Side::Destination, d, key)?;
+    }
+    Ok(shape)
+}
+
 /// What `Databases::check_source` found on the source.
 struct SourceChecked {
     diff: bool,
@@ -133,10 +145,7 @@ impl Databases {
         let (checked, dest_read) = std::thread::scope(|scope| {
             let dest_read = scope.spawn(|| -> Result<_, Error> {
                 let mut dst = dest.get()?;
-                let mut dest_shape = catalog::load(&mut dst, Side::Destination, &spec.table, None)?;
-                if let (Some(d), Some(key)) = (dest_shape.as_mut(), spec.key.as_deref()) {
-                    catalog::use_key(&mut dst, Side::Destination, d, key)?;
-                }
+                let dest_shape = destination_table(&mut dst, spec)?;
                 Ok((dst, dest_shape))
             });
             let checked = Databases::check_source(spec, &source);

@@ -33,14 +33,7 @@ pub(super) fn prepare_destination(
     // a round trip fewer; later passes read it again.
     let existing = match job.dest_at_open.take() {
         Some(at_open) => Some(at_open),
-        None => catalog::load(dst, Side::Destination, table, None)?
-            .map(|mut existing| {
-                if let Some(key) = job.spec.key.as_deref() {
-                    catalog::use_key(dst, Side::Destination, &mut existing, key)?;
-                }
-                Ok::<_, Error>(existing)
-            })
-            .transpose()?,
+        None => crate::job::databases::destination_table(dst, &job.spec)?,
     };
     let (key_deferred, key_sequence) = match existing {
         Some(existing) => {

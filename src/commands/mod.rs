@@ -118,13 +118,27 @@ pub fn run(command: Command) -> Result<Outcome, Error> {
 /// `--retry-for`; every retry continues from the last checkpoint. Permanent errors return
 /// at once.
 pub fn run_pass_with_retries(job: &mut Job, mode: Mode) -> Result<Retried<PassSummary>, Error> {
+    run_planned_with_retries(job, mode, None)
+}
+
+/// As `run_pass_with_retries`, the first attempt copying the pass `planned` already (its
+/// planning's error, if it failed, counts as the first attempt's).
+pub fn run_planned_with_retries(
+    job: &mut Job,
+    mode: Mode,
+    planned: Option<Result<pass::Planned, Error>>,
+) -> Result<Retried<PassSummary>, Error> {
     let output = job.spec.output;
     let retry_for = job.spec.retry_for;
+    let mut planned = planned;
     retry::with_retries(
         &mut retry::RealClock,
         retry_for,
         || {
-            let result = pass::run(job, mode);
+            let result = match planned.take() {
+                Some(planned) => planned.and_then(|p| pass::copy(job, p)),
+                None => pass::run(job, mode),
+            };
             continuous::remember_error(job, &result);
             result
         },

@@ -7,7 +7,7 @@
 //! per table on stdout, the set's progress on stderr, then a summary line.
 
 use super::retry::Retried;
-use super::{after_pass, run_pass_with_retries, summary_line, timings_line};
+use super::{after_pass, run_planned_with_retries, summary_line, timings_line};
 use crate::db::pool::SidePool;
 use crate::error::Error;
 use crate::job::databases::open_pools;
@@ -79,7 +79,8 @@ impl<'s> SetRun<'s> {
         Ok(members)
     }
 
-    /// One pass of every member (`round`: the how-many-th of this command, for `--deletes-every`).
+    /// One pass of every member (`round`: the how-many-th of this command, for `--deletes-every`):
+    /// every member's job opened and its pass planned first, then the copying.
     pub fn round(&self, mode: Mode, round: u64) -> Result<Vec<(String, TableOutcome)>, Error> {
         let members = self.members()?;
         let output = self.set.base.output;
@@ -90,64 +91,63 @@ impl<'s> SetRun<'s> {
         let progress = Arc::new(SetProgress::new(output, &estimates));
         let slots = Slots::new(self.set.base.jobs);
         let standby_lag = crate::keyspace::bounds::standby_lag(&mut *self.source.get()?)?;
-        let prefetched = Mutex::new(self.prefetch(&members)?);
-        let next = AtomicUsize::new(0);
-        let outcomes: Mutex<Vec<Option<TableOutcome>>> =
-            Mutex::new(members.iter().map(|_| None).collect());
+        let mut prefetched = self.prefetch(&members)?;
+        let shares: Vec<Mutex<Option<TableShare>>> = members
+            .iter()
+            .enumerate()
+            .map(|(rank, member)| {
+                Mutex::new(Some(TableShare {
+                    slots: Arc::clone(&slots),
+                    rank,
+                    progress: Arc::clone(&progress),
+                    standby_lag,
+                    prefetched: Arc::new(Mutex::new(prefetched.remove(&member.spec.job_id))),
+                }))
+            })
+            .collect();
         let runners = (self.set.base.jobs + 1).min(members.len());
-        std::thread::scope(|scope| {
-            for _ in 0..runners {
-                scope.spawn(|| loop {
-                    let rank = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(member) = members.get(rank) else {
-                        break;
-                    };
-                    let share = TableShare {
-                        slots: Arc::clone(&slots),
-                        rank,
-                        progress: Arc::clone(&progress),
-                        standby_lag,
-                        prefetched: Arc::new(Mutex::new(
-                            prefetched
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .remove(&member.spec.job_id),
-                        )),
-                    };
-                    let table = member.spec.table.to_string();
-                    let outcome = if shutdown::requested() {
-                        TableOutcome::Interrupted
-                    } else {
-                        self.table(member, share, mode, round)
-                            .unwrap_or_else(|e| match e {
-                                Error::State(StateError::NothingToResume { .. }) => {
-                                    TableOutcome::NothingToResume
-                                }
-                                e => TableOutcome::Failed(e),
-                            })
-                    };
-                    if let TableOutcome::Failed(e) = &outcome {
-                        note(
-                            &output,
-                            "warn",
-                            &format!("table {table}: {e} — {}", e.hint()),
-                        );
-                        // For `status`, also when the table failed before its first pass.
-                        if let Ok(state) = job_state(&self.store, &member.spec) {
-                            let _ = state.set_last_error(Some(&e.to_string()));
+        // Planning while other tables copy competes with them for the machine (a table's
+        // planning took 5–18 ms then, ~1 ms alone): every table is planned first.
+        let planned = each_member(&members, runners, |rank, member| {
+            let share = take(&shares[rank]).expect("each member is planned once");
+            Mutex::new(Some(self.plan_table(member, share, mode)))
+        });
+        let outcomes = each_member(&members, runners, |rank, member| {
+            let table = member.spec.table.to_string();
+            // (`None`: its planning's runner panicked.)
+            let planned = planned[rank].as_ref().and_then(take)?;
+            let outcome = if shutdown::requested() {
+                TableOutcome::Interrupted
+            } else {
+                planned
+                    .and_then(|p| self.copy_table(p, round))
+                    .unwrap_or_else(|e| match e {
+                        Error::State(StateError::NothingToResume { .. }) => {
+                            TableOutcome::NothingToResume
                         }
-                    }
-                    progress.finished(&table);
-                    outcomes.lock().unwrap_or_else(|e| e.into_inner())[rank] = Some(outcome);
-                });
+                        e => TableOutcome::Failed(e),
+                    })
+            };
+            if let TableOutcome::Failed(e) = &outcome {
+                note(
+                    &output,
+                    "warn",
+                    &format!("table {table}: {e} — {}", e.hint()),
+                );
+                // For `status`, also when the table failed before its first pass.
+                if let Ok(state) = job_state(&self.store, &member.spec) {
+                    let _ = state.set_last_error(Some(&e.to_string()));
+                }
             }
+            progress.finished(&table);
+            Some(outcome)
         });
         progress.finish();
-        let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
         Ok(members
             .iter()
             .zip(outcomes)
             .map(|(m, o)| {
+                let o = o.flatten();
                 // A runner that panicked left its table without an outcome.
                 let o = o.unwrap_or_else(|| {
                     TableOutcome::Failed(Error::WorkerPanicked {
@@ -189,17 +189,15 @@ impl<'s> SetRun<'s> {
         Job::open_in_set(member.spec.clone(), &self.store, pools, share)
     }
 
-    /// One table's pass (and the pass after it when it continued an unfinished one, as
-    /// `single` does), its line printed.
-    fn table(
+    /// One member's job opened and its pass planned (an error planning is kept for
+    /// `copy_table`, whose first attempt it is); no table is planned once a shutdown is asked.
+    fn plan_table(
         &self,
         member: &Member,
         share: TableShare,
         mode: Mode,
-        round: u64,
-    ) -> Result<TableOutcome, Error> {
+    ) -> Result<PlannedTable, Error> {
         let mut job = self.open_table(member, Some(share))?;
-        let table = job.spec.table.to_string();
         // `resume` after an interrupted set also starts the tables the set never reached (no
         // pass ever finished, none unfinished): the set is what is being resumed.
         let asked = mode;
@@ -216,9 +214,31 @@ impl<'s> SetRun<'s> {
             Mode::Resume if diff_cut_short => Mode::Single,
             other => other,
         };
+        let planned = (!shutdown::requested()).then(|| crate::pass::plan(&mut job, mode));
+        Ok(PlannedTable {
+            job,
+            asked,
+            mode,
+            diff_cut_short,
+            planned,
+        })
+    }
+
+    /// One table's pass (and the pass after it when it continued an unfinished one, as
+    /// `single` does), its line printed.
+    fn copy_table(&self, planned: PlannedTable, round: u64) -> Result<TableOutcome, Error> {
+        let PlannedTable {
+            mut job,
+            asked,
+            mode,
+            diff_cut_short,
+            planned,
+        } = planned;
+        let table = job.spec.table.to_string();
+        let mut planned = planned;
         let mut last = None;
         for attempt in 0..2 {
-            let summary = match run_pass_with_retries(&mut job, mode)? {
+            let summary = match run_planned_with_retries(&mut job, mode, planned.take())? {
                 Retried::Done(s) => s,
                 Retried::Interrupted => return Ok(TableOutcome::Interrupted),
             };
@@ -244,6 +264,46 @@ impl<'s> SetRun<'s> {
         }
         Ok(TableOutcome::Done(summary))
     }
+}
+
+/// A member's job, opened, with its pass planned (or the error planning it).
+struct PlannedTable {
+    job: Job,
+    /// The mode the command asked for, and the one this table runs in.
+    asked: Mode,
+    mode: Mode,
+    diff_cut_short: bool,
+    /// `None` when a shutdown was asked before the planning.
+    planned: Option<Result<crate::pass::Planned, Error>>,
+}
+
+/// Runs `each` for every member on `runners` threads taking them in order (largest first);
+/// its results by rank, `None` where a runner panicked.
+fn each_member<T: Send>(
+    members: &[Member],
+    runners: usize,
+    each: impl Fn(usize, &Member) -> T + Sync,
+) -> Vec<Option<T>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new(members.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..runners {
+            scope.spawn(|| loop {
+                let rank = next.fetch_add(1, Ordering::SeqCst);
+                let Some(member) = members.get(rank) else {
+                    break;
+                };
+                let result = each(rank, member);
+                results.lock().unwrap_or_else(|e| e.into_inner())[rank] = Some(result);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes what a slot holds.
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 /// The round's summary line (stdout), and its outcome: failed tables → an error naming each

@@ -160,6 +160,29 @@ pub fn preview(job: &Job) -> Result<Preview, Error> {
 
 /// Runs (or continues) one pass.
 pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
+    let planned = plan(job, mode)?;
+    copy(job, planned)
+}
+
+/// A pass planned (or continued) and its plan recorded, no row copied yet: what `copy`
+/// goes on with. A set plans every table's pass this way before any table copies, so its
+/// planning does not compete with the copying for the machine.
+pub struct Planned(Planning);
+
+enum Planning {
+    /// Nothing to copy: the run is over.
+    Over(PassSummary),
+    /// Windows to copy.
+    Ready {
+        pass: PassRecord,
+        continued: bool,
+        timings: PassTimings,
+    },
+}
+
+/// Reconciles the state with the destination's receipts, then plans a new pass (or takes
+/// up the unfinished one) and records it; its flush to disk is waited for by `copy`.
+pub fn plan(job: &mut Job, mode: Mode) -> Result<Planned, Error> {
     let mut timings = PassTimings::default();
     let planning = Instant::now();
     let mut src = job.source.get()?;
@@ -194,7 +217,7 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     }
     let mut new_plan = None;
     let continued = !matches!(decided.start, StartPoint::New { .. });
-    let mut pass = match decided.start {
+    let pass = match decided.start {
         StartPoint::Continue(p) => p,
         StartPoint::Rebuild {
             pass,
@@ -209,7 +232,8 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
                 {
                     // The load finished but its key was not built (killed during the build).
                     build_deferred_key(job, &mut dst)?;
-                    return Ok(PassSummary::nothing(pass.saturating_sub(1), true));
+                    let over = PassSummary::nothing(pass.saturating_sub(1), true);
+                    return Ok(Planned(Planning::Over(over)));
                 }
                 return Err(StateError::NothingToResume {
                     identity: job.spec.identity.clone(),
@@ -229,16 +253,36 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     if pass.slices.is_empty() {
         // Nothing to copy (no new rows): make sure the destination exists, keep the state.
         prepare_destination(job, &mut dst, ApplyMode::Upsert)?;
-        return Ok(PassSummary::nothing(pass.number, continued));
+        let over = PassSummary::nothing(pass.number, continued);
+        return Ok(Planned(Planning::Over(over)));
     }
     // checkpoint-protocol.md step 0: the plan is durable before any row moves — flushed in
     // the background while the destination is prepared, waited for before the workers start
-    // (the wait counts as planning).
+    // (`copy`; the wait counts as planning).
     match &new_plan {
         Some((snapshot, holdback)) => job.state.record_plan(&pass, snapshot, holdback)?,
         None => job.state.record_pass(&pass)?,
     }
     timings.planning = planning.elapsed();
+    Ok(Planned(Planning::Ready {
+        pass,
+        continued,
+        timings,
+    }))
+}
+
+/// Copies a planned pass: prepares the destination, waits for the plan to be durable, then
+/// copies and checkpoints window after window, and records the finished watermark.
+pub fn copy(job: &mut Job, planned: Planned) -> Result<PassSummary, Error> {
+    let (mut pass, continued, mut timings) = match planned.0 {
+        Planning::Over(summary) => return Ok(summary),
+        Planning::Ready {
+            pass,
+            continued,
+            timings,
+        } => (pass, continued, timings),
+    };
+    let mut dst = job.dest.get()?;
     let preparing = Instant::now();
     let prepared = prepare_destination(job, &mut dst, pass.apply)?;
     timings.preparing = preparing.elapsed();
@@ -246,9 +290,9 @@ pub fn run(job: &mut Job, mode: Mode) -> Result<PassSummary, Error> {
     job.state.wait_durable()?;
     timings.planning += flushing.elapsed();
     failpoint::hit(failpoint::AFTER_PLAN);
-    // The workers check out their own connections: these two, first (on a link with latency
+    // The workers check out their own connections: this one, first (on a link with latency
     // a new connection costs several round trips).
-    drop((src, dst));
+    drop(dst);
     let window = std::sync::Arc::new(job.spec.window_size());
     let plan = WindowPlan {
         shape: &job.shape,

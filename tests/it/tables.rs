@@ -179,6 +179,50 @@ fn sigkill_in_the_middle_of_a_set_then_resume_makes_every_table_exact() {
 }
 
 #[test]
+fn every_table_of_a_set_is_planned_before_any_table_copies() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    schema(&src);
+    // One worker: with the largest tables copying, the small ones wait for a runner; their
+    // passes are planned and recorded before the first window all the same.
+    let job = Pgsync::new(&src.url(), &dst.url(), "public.*").with(&[
+        "--exclude",
+        "legacy",
+        "--jobs",
+        "1",
+        "-c",
+        "4000",
+        "--no-block-scan",
+    ]);
+    let mut child = job.spawn("single", &[], &[]);
+    wait_for_windows(&dst, &mut child, 2);
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    assert!(killed, "the run finished before its second window was seen");
+    let status = job.status();
+    let planned: Vec<&str> = status["tables"]
+        .as_array()
+        .expect("status --json lists the tables")
+        .iter()
+        .filter(|t| !t["pass"].is_null())
+        .filter_map(|t| t["table"].as_str())
+        .collect();
+    // (`empty` has nothing to copy: its pass records nothing.)
+    assert_eq!(
+        planned,
+        [
+            "public.lines",
+            "public.orders",
+            "public.tags",
+            "public.tiny"
+        ],
+        "{status}"
+    );
+    job.run_ok("resume", &[]);
+    assert_all_equal(&src, &dst);
+}
+
+#[test]
 fn verify_over_the_set_names_the_differing_table_and_key_and_repairs_it() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     schema(&src);

@@ -15,6 +15,8 @@ pgsync in release mode, and times, alternating each pgsync run with its baseline
                                                                 checkpointing (its -v timings line)
   existing     pgsync single into an existing empty table with its PK  vs the pipeline into a table with its PK
   incremental  pgsync single after 10% of rows changed          vs staging COPY + INSERT ... ORDER BY pk ON CONFLICT ... IS DISTINCT FROM
+               (both from the same start: a destination freshly loaded by pgsync with the rows before the
+               change, both tables vacuumed and analysed and a checkpoint done before each timed run)
   verify       pgsync verify on equal tables                    vs per-window SELECT count(*), sum(hash_record_extended(t, 0))
                                                                 (~100k rows a window) on both sides at once, and one whole-table
                                                                 query per side; pgsync verify --text-hash vs the same with
@@ -171,21 +173,60 @@ def case_existing(repeats, results):
 def case_incremental(repeats, results):
     a, b = [], []
     for i in range(repeats):
+        pg, hand = incremental_pair(i)
+        b.append(pg)
+        a.append(hand)
+    results["incremental, 10% changed"] = (b, a, None)
+
+
+CHANGED = "(hashtext(id::text) % 10) = 0"
+
+
+def change_source(i, sign):
+    """Repeat i's change of 10% of the source's rows (sign -1: undone); their cursor moves."""
+    op = "+" if sign > 0 else "-"
+    psql(SRC, f"UPDATE transactions SET amount = amount {op} 1, updated = updated {op} 100000000000 * {i + 1} "
+              f"WHERE {CHANGED}")
+
+
+def settle():
+    """What autovacuum does within a minute of a load or an update, done before each timed
+    incremental run: both tables vacuumed and analysed, then a checkpoint, so that neither
+    run meets a vacuum or a checkpoint the other did not."""
+    both("VACUUM (ANALYZE) transactions")
+    psql(SRC, "CHECKPOINT")
+
+
+def incremental_pair(i, s_url=None, d_url=None, src_port=None, dst_port=None):
+    """One repeat of an incremental case: pgsync's pass after its own fresh load, and the
+    hand-written sync from the same starting point (the destination freshly loaded by pgsync
+    with the rows before the change, settled), in alternating order; returns both times."""
+    def pgsync_run():
         with tempfile.TemporaryDirectory() as st:
             reset_dst()
-            pgsync(st)
-            # 10% of rows change; their cursor moves forward
-            psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
-                      f"WHERE (hashtext(id::text) % 10) = 0")
-            psql(SRC, "CHECKPOINT")  # both timed runs start with no checkpoint under way
-            b.append(timed(lambda: pgsync(st)))
-        # hand-written: stage the same changed rows and upsert them ordered by pk into a copy
-        # of the populated destination (the rows are now equal there, so revert first)
-        psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
-        since = psql(SRC, f"SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
-        psql(SRC, "CHECKPOINT")
-        a.append(timed(lambda: manual_upsert(since)))
-    results["incremental, 10% changed"] = (b, a, None)
+            pgsync(st, src=s_url, dst=d_url)  # the same job as the timed pass
+            change_source(i, +1)
+            settle()
+            return timed(lambda: pgsync(st, src=s_url, dst=d_url))
+
+    def hand_run():
+        with tempfile.TemporaryDirectory() as st:
+            reset_dst()
+            pgsync(st)  # untimed, direct: the destination pgsync's pass starts from
+        change_source(i, +1)
+        since = psql(SRC, f"SELECT min(updated) FROM transactions WHERE {CHANGED}", capture=True)
+        settle()
+        return timed(lambda: manual_upsert(since, src_port, dst_port))
+
+    if i % 2 == 0:
+        pg = pgsync_run()
+        change_source(i, -1)
+        hand = hand_run()
+    else:
+        hand = hand_run()
+        change_source(i, -1)
+        pg = pgsync_run()
+    return pg, hand
 
 
 def manual_upsert(since, src_port=None, dst_port=None):
@@ -342,17 +383,9 @@ def case_wan(one_way_ms, repeats, results):
         results[f"fresh, {rtt} round trip, destination created"] = (b, a, c)
         a, b = [], []
         for i in range(repeats):
-            with tempfile.TemporaryDirectory() as st:
-                reset_dst()
-                pgsync(st, src=s_url, dst=d_url)  # the same job as the timed pass
-                psql(SRC, f"UPDATE transactions SET amount = amount + 1, updated = updated + 100000000000 * {i + 1} "
-                          f"WHERE (hashtext(id::text) % 10) = 0")
-                psql(SRC, "CHECKPOINT")
-                b.append(timed(lambda: pgsync(st, src=s_url, dst=d_url)))
-            psql(DST, "UPDATE transactions SET amount = amount - 1, updated = 0 WHERE (hashtext(id::text) % 10) = 0")
-            since = psql(SRC, "SELECT min(updated) FROM transactions WHERE (hashtext(id::text) % 10) = 0", capture=True)
-            psql(SRC, "CHECKPOINT")
-            a.append(timed(lambda: manual_upsert(since, px.src_port, px.dst_port)))
+            pg, hand = incremental_pair(i, s_url, d_url, px.src_port, px.dst_port)
+            b.append(pg)
+            a.append(hand)
         results[f"incremental, 10% changed, {rtt} round trip"] = (b, a, None)
     finally:
         px.close()

@@ -294,7 +294,8 @@ pub struct JobArgs {
     #[arg(long, value_name = "FILE")]
     pub sslkey: Option<String>,
     /// Rows per destination transaction, fixed (= rows per window unless --window-size is
-    /// given). Without it, windows are sized by time (--window-target), from 10,000 rows.
+    /// given). Without it, windows are sized by time (--window-target), the first from the
+    /// last pass's pace (or 10,000 rows).
     #[arg(env = "PGSYNC_CHUNKSIZE", short = 'c', long, value_parser = clap::value_parser!(u64).range(1..))]
     pub chunksize: Option<u64>,
     /// Work per window when no fixed size is given: windows grow or shrink (1,000 to 2,000,000

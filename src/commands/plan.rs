@@ -50,11 +50,13 @@ pub fn run_set(set: &crate::set::TableSet) -> Result<Outcome, Error> {
 /// Prints the plan of a job's next pass.
 fn print(job: &Job) -> Result<(), Error> {
     let spec = &job.spec;
-    let window_rows = spec.first_window_rows().max(1);
     let (spec_window, target) = (spec.window_rows, spec.window_target);
     let jobs = spec.jobs;
     let preview = pass::preview(job)?;
     let p = &preview.pass;
+    let window_rows = spec
+        .first_window_rows(job.state.paces().expected(p.apply))
+        .max(1);
     if let Some(lag) = job.standby_lag {
         println!("source:     a hot standby, replay lag {lag:.1}s");
     }

@@ -90,16 +90,54 @@ pub struct ReadAhead {
     handle: Option<JoinHandle<()>>,
 }
 
+/// The second source connection that prints the ends of windows cut from a statement
+/// still streaming. It is checked out on a thread of its own while the first statement
+/// starts (on a link with latency a new connection costs several round trips), and waited
+/// for at the first cut.
+pub struct Printer {
+    pending: Option<JoinHandle<Result<Conn, DbError>>>,
+    conn: Option<Conn>,
+}
+
+impl Printer {
+    /// Starts checking out a connection from `pool`.
+    pub fn checkout(pool: &crate::db::pool::SidePool) -> Printer {
+        let pool = pool.clone();
+        Printer {
+            pending: Some(std::thread::spawn(move || pool.get())),
+            conn: None,
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut postgres::Client, Error> {
+        let doing = "checking out a source connection";
+        let conn = match (self.conn.take(), self.pending.take()) {
+            (Some(conn), _) => conn,
+            (None, Some(pending)) => pending.join().map_err(|_| Error::WorkerPanicked {
+                side: Some(Side::Source),
+                what: doing.into(),
+            })??,
+            (None, None) => Err(DbError::other(
+                Side::Source,
+                DbErrorKind::Unreachable,
+                doing,
+                "an earlier checkout failed",
+            ))?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+}
+
 impl ReadAhead {
     /// Starts reading on its own thread; with a `printer` (a second source connection, which
     /// prints the ends of windows cut from a statement still streaming), several windows per
     /// statement.
-    pub fn start(mut src: Conn, mut printer: Option<Conn>, plan: ReadPlan) -> ReadAhead {
+    pub fn start(mut src: Conn, mut printer: Option<Printer>, plan: ReadPlan) -> ReadAhead {
         let (tx, rx) = sync_channel((DEPTH / plan.readers.max(1)).max(MIN_DEPTH));
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::spawn(move || {
-            let printer = printer.as_deref_mut();
+            let printer = printer.as_mut();
             if let Err(e) = read_all(&mut src, printer, &plan, &tx, &stopped) {
                 let _ = tx.send(FromReader::Failed(e));
             }
@@ -136,7 +174,7 @@ impl Drop for ReadAhead {
 
 fn read_all(
     src: &mut postgres::Client,
-    mut printer: Option<&mut postgres::Client>,
+    mut printer: Option<&mut Printer>,
     plan: &ReadPlan,
     tx: &SyncSender<FromReader>,
     stop: &AtomicBool,
@@ -247,12 +285,13 @@ enum Read {
 }
 
 /// Until the destination has committed a window, every window takes the first guess's
-/// rows; the reader, running a few windows ahead, would cut all of those at that guess.
-/// So after the first cut it waits for that first commit (a few seconds at most, or an
-/// interrupt) before streaming on: the next window takes the size that commit tells.
+/// rows (when no earlier pass measured a pace); the reader, running a few windows ahead,
+/// would cut all of those at that guess. So after the first cut it waits for that first
+/// commit (a few seconds at most, or an interrupt) before streaming on: the next window
+/// takes the size that commit tells.
 fn wait_for_first_commit(window: &super::window_size::WindowSize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !window.observed() && !shutdown::requested() && std::time::Instant::now() < deadline {
+    while !window.informed() && !shutdown::requested() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
@@ -271,7 +310,7 @@ struct LastWindow {
 /// header of its own.
 fn read_window(
     src: &mut postgres::Client,
-    mut cutter: Option<&mut postgres::Client>,
+    mut cutter: Option<&mut Printer>,
     plan: &ReadPlan,
     (from, limit): (&Position, u64),
     kind: &SliceKind,
@@ -314,8 +353,13 @@ fn read_window(
                 if tx.send(FromReader::Data(done)).is_err() {
                     return Ok(Read::Abandoned);
                 }
-                let end =
-                    after_last_row(printer, Side::Source, &plan.watched, (&plan.ks, kind), tail)?;
+                let end = after_last_row(
+                    printer.client()?,
+                    Side::Source,
+                    &plan.watched,
+                    (&plan.ks, kind),
+                    tail,
+                )?;
                 let cut = FromReader::End {
                     rows,
                     end: end.clone(),

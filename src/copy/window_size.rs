@@ -2,15 +2,18 @@
 //! `--window-size`); otherwise sized by time: each committed window reports its rows, bytes
 //! and the time since the worker's previous commit, and the next window aims at
 //! `--window-target` of work at that rate — so a link's round trips are paid once per that
-//! much work, and a crash still loses at most one window. Bounded by a row cap and a byte
-//! cap (the staging table and the destination transaction of one window), and by a growth
-//! factor per window so one fast window does not overshoot. Shared by a pass's workers and
-//! their read-ahead threads (one atomic).
+//! much work, and a crash still loses at most one window. A pass's first window starts from
+//! the pace an earlier pass of the job measured (`state::pace`), at half the target, or from
+//! `FIRST_WINDOW_ROWS` without one. Bounded by a row cap and a byte cap (the staging table
+//! and the destination transaction of one window), and by a growth factor per window so one
+//! fast window does not overshoot. Shared by a pass's workers and their read-ahead threads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::state::pace::Pace;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// Rows of the first window of a pass sized by time.
+/// Rows of the first window of a pass sized by time when no earlier pace is known.
 pub const FIRST_WINDOW_ROWS: u64 = 10_000;
 /// Fewest rows a window sized by time takes.
 const MIN_ROWS: u64 = 1_000;
@@ -27,8 +30,11 @@ pub struct WindowSize {
     rows: AtomicU64,
     /// `None`: fixed size.
     target: Option<Duration>,
-    /// Windows committed and reported so far.
-    observed: AtomicU64,
+    /// The size comes from a measured pace (this pass's committed window or an earlier
+    /// pass's), not the first guess.
+    informed: AtomicBool,
+    /// Rows and pace of the pass's largest window measured so far.
+    largest: Mutex<Option<(u64, Pace)>>,
 }
 
 impl WindowSize {
@@ -37,16 +43,19 @@ impl WindowSize {
         WindowSize {
             rows: AtomicU64::new(rows.max(1)),
             target: None,
-            observed: AtomicU64::new(0),
+            informed: AtomicBool::new(false),
+            largest: Mutex::new(None),
         }
     }
 
-    /// Windows of about `target` of work each, starting at `FIRST_WINDOW_ROWS`.
-    pub fn by_time(target: Duration) -> Self {
+    /// Windows of about `target` of work each, the first from `pace` when an earlier pass
+    /// measured one ([`first_rows`]), else `FIRST_WINDOW_ROWS`.
+    pub fn by_time(target: Duration, pace: Option<Pace>) -> Self {
         WindowSize {
-            rows: AtomicU64::new(FIRST_WINDOW_ROWS),
+            rows: AtomicU64::new(pace.map_or(FIRST_WINDOW_ROWS, |p| first_rows(p, target))),
             target: Some(target),
-            observed: AtomicU64::new(0),
+            informed: AtomicBool::new(pace.is_some()),
+            largest: Mutex::new(None),
         }
     }
 
@@ -55,9 +64,9 @@ impl WindowSize {
         self.target.is_some()
     }
 
-    /// A committed window has told the pace (before, the size is the first guess).
-    pub fn observed(&self) -> bool {
-        self.observed.load(Ordering::Relaxed) > 0
+    /// The size comes from a measured pace (before, it is the first guess).
+    pub fn informed(&self) -> bool {
+        self.informed.load(Ordering::Relaxed)
     }
 
     /// Rows the next window takes.
@@ -65,17 +74,46 @@ impl WindowSize {
         self.rows.load(Ordering::Relaxed)
     }
 
+    /// The pace of the pass's largest window measured, sized by time (the one that best
+    /// amortised a window's fixed costs, as a next pass's first window would).
+    pub fn pace(&self) -> Option<Pace> {
+        self.target?;
+        self.largest.lock().ok()?.map(|(_, pace)| pace)
+    }
+
     /// A committed window of `rows` rows and `bytes` bytes (0: not measured) took
     /// `elapsed` since the worker's previous commit.
     pub fn observe(&self, rows: u64, bytes: u64, elapsed: Duration) {
         let Some(target) = self.target else { return };
-        self.observed.fetch_add(1, Ordering::Relaxed);
+        self.informed.store(true, Ordering::Relaxed);
         let current = self.rows();
         self.rows.store(
             next_rows(current, rows, bytes, elapsed, target),
             Ordering::Relaxed,
         );
+        if rows >= MIN_ROWS && elapsed >= Duration::from_millis(5) {
+            let pace = Pace {
+                rows_per_sec: rows as f64 / elapsed.as_secs_f64(),
+                bytes_per_row: bytes / rows,
+            };
+            if let Ok(mut largest) = self.largest.lock() {
+                if largest.is_none_or(|(most, _)| rows >= most) {
+                    *largest = Some((rows, pace));
+                }
+            }
+        }
     }
+}
+
+/// A pass's first window at an earlier pass's `pace` (pure): half the target's rows at that
+/// pace — the first window also pays the source's first read and a colder cache, and the
+/// next window grows from it — within the row and byte caps.
+pub fn first_rows(pace: Pace, target: Duration) -> u64 {
+    let rows = (pace.rows_per_sec * target.as_secs_f64() / 2.0) as u64;
+    let byte_cap = MAX_BYTES
+        .checked_div(pace.bytes_per_row)
+        .unwrap_or(MAX_ROWS);
+    rows.min(byte_cap).clamp(MIN_ROWS, MAX_ROWS)
 }
 
 /// The next window's rows after a window of `rows` rows and `bytes` bytes took `elapsed`,
@@ -136,14 +174,52 @@ mod tests {
     }
 
     #[test]
-    fn a_time_sized_window_is_observed_once_a_commit_reports_and_a_fixed_one_never() {
-        let sized = WindowSize::by_time(TWO);
-        assert!(!sized.observed());
+    fn a_time_sized_window_is_informed_once_a_commit_reports_and_a_fixed_one_never() {
+        let sized = WindowSize::by_time(TWO, None);
+        assert!(!sized.informed());
+        assert_eq!(sized.rows(), FIRST_WINDOW_ROWS);
         sized.observe(10_000, 0, Duration::from_millis(100));
-        assert!(sized.observed());
+        assert!(sized.informed());
         let fixed = WindowSize::fixed(500);
         fixed.observe(500, 0, Duration::from_millis(100));
-        assert!(!fixed.observed());
+        assert!(!fixed.informed());
+        assert_eq!(fixed.pace(), None);
+    }
+
+    #[test]
+    fn an_earlier_pace_sizes_the_first_window_at_half_the_target() {
+        let pace = Pace {
+            rows_per_sec: 100_000.0,
+            bytes_per_row: 112,
+        };
+        let sized = WindowSize::by_time(TWO, Some(pace));
+        assert!(sized.informed());
+        assert_eq!(sized.rows(), 100_000);
+        // 4 KiB rows: the byte cap (65,536 rows) holds.
+        let wide = Pace {
+            rows_per_sec: 1_000_000.0,
+            bytes_per_row: 4096,
+        };
+        assert_eq!(first_rows(wide, TWO), 65_536);
+        // A crawl still takes the fewest rows a window takes.
+        let crawl = Pace {
+            rows_per_sec: 10.0,
+            bytes_per_row: 0,
+        };
+        assert_eq!(first_rows(crawl, TWO), MIN_ROWS);
+    }
+
+    #[test]
+    fn the_pace_kept_is_the_largest_windows() {
+        let sized = WindowSize::by_time(TWO, None);
+        assert_eq!(sized.pace(), None);
+        sized.observe(10_000, 1_120_000, Duration::from_millis(500));
+        sized.observe(40_000, 4_480_000, Duration::from_millis(400));
+        // A small tail, quicker per row or not, does not replace it.
+        sized.observe(2_000, 0, Duration::from_millis(5));
+        let pace = sized.pace().unwrap();
+        assert_eq!(pace.rows_per_sec, 100_000.0);
+        assert_eq!(pace.bytes_per_row, 112);
     }
 
     #[test]

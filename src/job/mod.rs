@@ -72,19 +72,23 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// The window size a pass starts with.
-    pub fn window_size(&self) -> crate::copy::window_size::WindowSize {
+    /// The window size a pass starts with; sized by time, from `pace` when an earlier pass
+    /// measured one.
+    pub fn window_size(
+        &self,
+        pace: Option<crate::state::pace::Pace>,
+    ) -> crate::copy::window_size::WindowSize {
         use crate::copy::window_size::WindowSize;
         match self.window_rows {
             Some(rows) => WindowSize::fixed(rows),
-            None => WindowSize::by_time(self.window_target),
+            None => WindowSize::by_time(self.window_target, pace),
         }
     }
 
-    /// Rows of a pass's first window.
-    pub fn first_window_rows(&self) -> u64 {
-        self.window_rows
-            .unwrap_or(crate::copy::window_size::FIRST_WINDOW_ROWS)
+    /// Rows of a pass's first window (sized by time: from `pace` when an earlier pass
+    /// measured one).
+    pub fn first_window_rows(&self, pace: Option<crate::state::pace::Pace>) -> u64 {
+        self.window_size(pace).rows()
     }
 
     /// Resolves arguments (flags > PG* variables > defaults).

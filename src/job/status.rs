@@ -109,7 +109,9 @@ pub fn view(spec: &JobSpec, state: &JobState) -> Result<StatusView, StateError> 
             windows_estimated: p
                 .estimated_rows()
                 .div_ceil(match p.windows_committed {
-                    0 => spec.first_window_rows().max(1),
+                    0 => spec
+                        .first_window_rows(state.paces().expected(p.apply))
+                        .max(1),
                     n => (p.rows_read / n).max(1),
                 })
                 .max(p.windows_committed),

@@ -293,7 +293,8 @@ pub fn copy(job: &mut Job, planned: Planned) -> Result<PassSummary, Error> {
     // The workers check out their own connections: this one, first (on a link with latency
     // a new connection costs several round trips).
     drop(dst);
-    let window = std::sync::Arc::new(job.spec.window_size());
+    let paces = job.state.paces();
+    let window = std::sync::Arc::new(job.spec.window_size(paces.expected(pass.apply)));
     let plan = WindowPlan {
         shape: &job.shape,
         ks: &job.ks,
@@ -315,6 +316,9 @@ pub fn copy(job: &mut Job, planned: Planned) -> Result<PassSummary, Error> {
         .is_none()
         .then(|| crate::db::round_trips_so_far() - round_trips_before);
     let finished = ran.finished;
+    if let Some(pace) = window.pace() {
+        job.state.record_paces(&paces.with(pass.apply, pace))?;
+    }
     progress.finish();
     timings.windows = started.elapsed();
     timings.checkpoints = ran.bookkeeping;

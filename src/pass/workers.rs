@@ -9,7 +9,7 @@ use super::progress::Progress;
 use super::shared::SharedPass;
 use super::slice::{copy_slice, SliceEnd, WindowReader};
 use super::throttle::Throttle;
-use crate::copy::readahead::{ReadAhead, ReadPlan};
+use crate::copy::readahead::{Printer, ReadAhead, ReadPlan};
 use crate::copy::{self, staging, DestConn, WindowPlan};
 use crate::db::{PgResultExt, Side};
 use crate::error::Error;
@@ -163,7 +163,7 @@ impl Worker<'_, '_, '_> {
         // A second connection prints the ends of windows cut from one statement.
         Ok(ReadAhead::start(
             self.job.source.get()?,
-            Some(self.job.source.get()?),
+            Some(Printer::checkout(&self.job.source)),
             ReadPlan {
                 shape: self.job.shape.clone(),
                 ks: self.job.ks.clone(),

@@ -25,6 +25,8 @@ pub const LAST_ERROR: &str = "last_error";
 pub const CONNECTIONS: &str = "connections";
 /// The current (or last) diff pass (`--mode diff`).
 pub const DIFF_PASS: &str = "diff_pass";
+/// The paces earlier passes measured (`pace.rs`).
+pub const PACES: &str = "paces";
 
 /// Key of one window record.
 pub fn window(pass: u64, window: u64) -> Vec<u8> {

@@ -12,6 +12,7 @@ mod diff;
 mod files;
 mod flusher;
 pub mod keys;
+pub mod pace;
 mod plan;
 pub mod records;
 

@@ -354,3 +354,44 @@ fn windows_sized_by_time_grow_on_a_fast_link_and_shrink_for_a_short_target() {
         "windows never shrank: {smallest} rows at least"
     );
 }
+
+#[test]
+fn a_later_pass_starts_its_first_window_at_the_pace_the_last_pass_measured() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 60_000, 50);
+    let job =
+        Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--window-target", "200ms"]);
+    job.run_ok("single", &[]);
+    let job_id = job.status()["job_id"].as_str().unwrap().to_string();
+    let paces = || {
+        let store = pgsync::state::StateStore::open(&job.state_dir()).unwrap();
+        store.job(&job_id).unwrap().paces()
+    };
+    let append = paces().append.expect("the load measured its pace");
+    assert!(paces().upsert.is_none());
+    // The next pass upserts: a quarter of the append pace, half the 200 ms target.
+    let expected = ((append.rows_per_sec / 4.0) * 0.2 / 2.0) as u64;
+    let expected = expected.clamp(1_000, 2_000_000);
+    fixtures::churn(&src, 30_000, 3);
+    let plan = String::from_utf8_lossy(&job.run_ok("plan", &[]).stdout).to_string();
+    assert!(
+        plan.contains(&format!("(the first {expected} rows)")),
+        "{expected}: {plan}"
+    );
+    job.run_ok("single", &[]);
+    assert_tables_equal(&src, &dst, "transactions", "id");
+    let pass_rows =
+        dst.scalar_i64("SELECT sum(rows_read)::int8 FROM pgsync.receipts WHERE pass = 2");
+    let first = dst.scalar_i64(
+        "SELECT rows_read FROM pgsync.receipts WHERE pass = 2 ORDER BY window_no LIMIT 1",
+    );
+    assert_eq!(
+        first,
+        (expected as i64).min(pass_rows),
+        "pass of {pass_rows} rows"
+    );
+    assert!(
+        paces().upsert.is_some(),
+        "the upsert pass measured its pace"
+    );
+}

@@ -3,7 +3,7 @@
 //! and the time since the worker's previous commit, and the next window aims at
 //! `--window-target` of work at that rate — so a link's round trips are paid once per that
 //! much work, and a crash still loses at most one window. A pass's first window starts from
-//! the pace an earlier pass of the job measured (`state::pace`), at half the target, or from
+//! the pace an earlier pass of the job measured (`state::pace`), or from
 //! `FIRST_WINDOW_ROWS` without one. Bounded by a row cap and a byte cap (the staging table
 //! and the destination transaction of one window), and by a growth factor per window so one
 //! fast window does not overshoot. Shared by a pass's workers and their read-ahead threads.
@@ -105,11 +105,10 @@ impl WindowSize {
     }
 }
 
-/// A pass's first window at an earlier pass's `pace` (pure): half the target's rows at that
-/// pace — the first window also pays the source's first read and a colder cache, and the
-/// next window grows from it — within the row and byte caps.
+/// A pass's first window at an earlier pass's `pace` (pure): the target's rows at that pace,
+/// as every later window aims at, within the row and byte caps.
 pub fn first_rows(pace: Pace, target: Duration) -> u64 {
-    let rows = (pace.rows_per_sec * target.as_secs_f64() / 2.0) as u64;
+    let rows = (pace.rows_per_sec * target.as_secs_f64()) as u64;
     let byte_cap = MAX_BYTES
         .checked_div(pace.bytes_per_row)
         .unwrap_or(MAX_ROWS);
@@ -187,14 +186,14 @@ mod tests {
     }
 
     #[test]
-    fn an_earlier_pace_sizes_the_first_window_at_half_the_target() {
+    fn an_earlier_pace_sizes_the_first_window_at_the_target() {
         let pace = Pace {
             rows_per_sec: 100_000.0,
             bytes_per_row: 112,
         };
         let sized = WindowSize::by_time(TWO, Some(pace));
         assert!(sized.informed());
-        assert_eq!(sized.rows(), 100_000);
+        assert_eq!(sized.rows(), 200_000);
         // 4 KiB rows: the byte cap (65,536 rows) holds.
         let wide = Pace {
             rows_per_sec: 1_000_000.0,

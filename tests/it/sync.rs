@@ -369,8 +369,8 @@ fn a_later_pass_starts_its_first_window_at_the_pace_the_last_pass_measured() {
     };
     let append = paces().append.expect("the load measured its pace");
     assert!(paces().upsert.is_none());
-    // The next pass upserts: a quarter of the append pace, half the 200 ms target.
-    let expected = ((append.rows_per_sec / 4.0) * 0.2 / 2.0) as u64;
+    // The next pass upserts: a quarter of the append pace, for the 200 ms target.
+    let expected = ((append.rows_per_sec / 4.0) * 0.2) as u64;
     let expected = expected.clamp(1_000, 2_000_000);
     fixtures::churn(&src, 30_000, 3);
     let plan = String::from_utf8_lossy(&job.run_ok("plan", &[]).stdout).to_string();

@@ -73,6 +73,16 @@ pub(crate) fn kill_after_windows(
     true
 }
 
+/// Kills the child once it has committed `windows` windows; true when it was still running
+/// then (false: it had exited already).
+pub(crate) fn kill_at_windows(dst: &TestDb, child: &mut Child, windows: i64) -> bool {
+    wait_for_windows(dst, child, windows);
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    running
+}
+
 /// Waits until the child has committed at least `windows` windows (per receipts) or exits.
 pub(crate) fn wait_for_windows(dst: &TestDb, child: &mut Child, windows: i64) {
     let deadline = Instant::now() + Duration::from_secs(120);

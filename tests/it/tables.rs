@@ -3,7 +3,7 @@
 //! `resume` over the set, `status` and `verify` over the set, tables appearing and
 //! disappearing between passes, and destination foreign keys between synced tables refused.
 
-use crate::crash::{next, seed, wait_for_windows, windows_committed};
+use crate::crash::{kill_at_windows, next, seed, windows_committed};
 use crate::harness::{assert_tables_equal, compare::count, Pgsync, TestDb};
 use std::time::Instant;
 
@@ -130,28 +130,31 @@ fn a_schema_is_synced_by_one_command_and_a_failing_table_does_not_stop_the_other
     );
 }
 
+/// The set job of the kill tests: every table but `legacy`, windows of 4,000 rows read in
+/// cursor order, `jobs` workers.
+fn set_job(src: &TestDb, dst: &TestDb, jobs: &str) -> Pgsync {
+    Pgsync::new(&src.url(), &dst.url(), "public.*").with(&[
+        "--exclude",
+        "legacy",
+        "--jobs",
+        jobs,
+        "-c",
+        "4000",
+        "--no-block-scan",
+    ])
+}
+
 #[test]
 fn sigkill_in_the_middle_of_a_set_then_resume_makes_every_table_exact() {
     let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
     schema(&src);
-    let job = Pgsync::new(&src.url(), &dst.url(), "public.*").with(&[
-        "--exclude",
-        "legacy",
-        "--jobs",
-        "2",
-        "-c",
-        "4000",
-        "--no-block-scan",
-    ]);
+    let job = set_job(&src, &dst, "2");
     let mut rng = seed();
     // About 80 windows in all: kill somewhere in the first two thirds, scaled to this run.
     let target = 5 + (next(&mut rng) % 45) as i64;
     let started = Instant::now();
     let mut child = job.spawn("single", &[], &[]);
-    wait_for_windows(&dst, &mut child, target);
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().ok();
-    child.wait().unwrap();
+    let killed = kill_at_windows(&dst, &mut child, target);
     assert!(
         killed,
         "the run finished before the kill at {target} windows ({:?})",
@@ -184,20 +187,9 @@ fn every_table_of_a_set_is_planned_before_any_table_copies() {
     schema(&src);
     // One worker: with the largest tables copying, the small ones wait for a runner; their
     // passes are planned and recorded before the first window all the same.
-    let job = Pgsync::new(&src.url(), &dst.url(), "public.*").with(&[
-        "--exclude",
-        "legacy",
-        "--jobs",
-        "1",
-        "-c",
-        "4000",
-        "--no-block-scan",
-    ]);
+    let job = set_job(&src, &dst, "1");
     let mut child = job.spawn("single", &[], &[]);
-    wait_for_windows(&dst, &mut child, 2);
-    let killed = child.try_wait().unwrap().is_none();
-    child.kill().ok();
-    child.wait().unwrap();
+    let killed = kill_at_windows(&dst, &mut child, 2);
     assert!(killed, "the run finished before its second window was seen");
     let status = job.status();
     let planned: Vec<&str> = status["tables"]

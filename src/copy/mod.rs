@@ -7,6 +7,7 @@
 //! and returns it as a `StagedWindow`; the caller records the window, then commits it with
 //! its receipt (`staged.rs`). Checkpointing is the caller's next step.
 
+pub mod printer;
 pub mod readahead;
 pub mod source;
 pub mod staged;

@@ -10,6 +10,7 @@
 //! flat). The destination side alone commits and checkpoints. Its first keyset statement,
 //! whose first window nothing overlaps, is read in index order (`index_order`).
 
+use super::printer::Printer;
 use super::source::window_copy_sql;
 use super::staging::classify_io;
 use super::tail::{TailTracker, SIGNATURE};
@@ -90,44 +91,6 @@ pub struct ReadAhead {
     handle: Option<JoinHandle<()>>,
 }
 
-/// The second source connection that prints the ends of windows cut from a statement
-/// still streaming. It is checked out on a thread of its own while the first statement
-/// starts (on a link with latency a new connection costs several round trips), and waited
-/// for at the first cut.
-pub struct Printer {
-    pending: Option<JoinHandle<Result<Conn, DbError>>>,
-    conn: Option<Conn>,
-}
-
-impl Printer {
-    /// Starts checking out a connection from `pool`.
-    pub fn checkout(pool: &crate::db::pool::SidePool) -> Printer {
-        let pool = pool.clone();
-        Printer {
-            pending: Some(std::thread::spawn(move || pool.get())),
-            conn: None,
-        }
-    }
-
-    fn client(&mut self) -> Result<&mut postgres::Client, Error> {
-        let doing = "checking out a source connection";
-        let conn = match (self.conn.take(), self.pending.take()) {
-            (Some(conn), _) => conn,
-            (None, Some(pending)) => pending.join().map_err(|_| Error::WorkerPanicked {
-                side: Some(Side::Source),
-                what: doing.into(),
-            })??,
-            (None, None) => Err(DbError::other(
-                Side::Source,
-                DbErrorKind::Unreachable,
-                doing,
-                "an earlier checkout failed",
-            ))?,
-        };
-        Ok(self.conn.insert(conn))
-    }
-}
-
 impl ReadAhead {
     /// Starts reading on its own thread; with a `printer` (a second source connection, which
     /// prints the ends of windows cut from a statement still streaming), several windows per
@@ -135,11 +98,14 @@ impl ReadAhead {
     pub fn start(mut src: Conn, mut printer: Option<Printer>, plan: ReadPlan) -> ReadAhead {
         let (tx, rx) = sync_channel((DEPTH / plan.readers.max(1)).max(MIN_DEPTH));
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let out = Outlet {
+            tx,
+            stop: stop.clone(),
+        };
         let handle = std::thread::spawn(move || {
             let printer = printer.as_mut();
-            if let Err(e) = read_all(&mut src, printer, &plan, &tx, &stopped) {
-                let _ = tx.send(FromReader::Failed(e));
+            if let Err(e) = read_all(&mut src, printer, &plan, &out) {
+                out.send(FromReader::Failed(e));
             }
         });
         ReadAhead {
@@ -172,17 +138,35 @@ impl Drop for ReadAhead {
     }
 }
 
+/// Where the reader's messages go, and whether the destination side still listens.
+struct Outlet {
+    tx: SyncSender<FromReader>,
+    /// Set when the destination side drops the read-ahead (done, failed or stopped).
+    stop: Arc<AtomicBool>,
+}
+
+impl Outlet {
+    /// Sends `msg`; false when the destination side stopped listening.
+    fn send(&self, msg: FromReader) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+
+    /// The destination side stopped listening.
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
 fn read_all(
     src: &mut postgres::Client,
     mut printer: Option<&mut Printer>,
     plan: &ReadPlan,
-    tx: &SyncSender<FromReader>,
-    stop: &AtomicBool,
+    out: &Outlet,
 ) -> Result<(), Error> {
     let mut slice_index = plan.start_slice;
     let mut pos = plan.start.clone();
     while let Some(slice) = plan.slices.get(slice_index) {
-        if stop.load(Ordering::SeqCst) {
+        if out.stopped() {
             return Ok(());
         }
         let mut tail = TailTracker::new(plan.watched.iter().map(|(i, _)| *i).collect());
@@ -201,7 +185,15 @@ fn read_all(
         let cut = cutter.is_some();
         let first = slice_index == plan.start_slice && pos == plan.start;
         let ordered = first && index_order(src, &slice.kind, true)?;
-        let read = read_window(src, cutter, plan, (&pos, limit), &slice.kind, &mut tail, tx);
+        let read = read_window(
+            src,
+            cutter,
+            plan,
+            (&pos, limit),
+            &slice.kind,
+            &mut tail,
+            out,
+        );
         // Only after a complete read: a failed or cut-short one leaves the session in no
         // state to be told anything (it is not reused for windows).
         if ordered && matches!(read, Ok(Read::Ended(_))) {
@@ -210,7 +202,7 @@ fn read_all(
         let last = match read? {
             Read::Ended(last) => last,
             Read::Interrupted => {
-                let _ = tx.send(FromReader::Interrupted);
+                out.send(FromReader::Interrupted);
                 return Ok(());
             }
             Read::Abandoned => return Ok(()),
@@ -236,7 +228,7 @@ fn read_all(
             end: end.clone(),
             slice_done,
         };
-        if tx.send(msg).is_err() {
+        if !out.send(msg) {
             return Ok(());
         }
         if slice_done {
@@ -287,11 +279,15 @@ enum Read {
 /// Until the destination has committed a window, every window takes the first guess's
 /// rows (when no earlier pass measured a pace); the reader, running a few windows ahead,
 /// would cut all of those at that guess. So after the first cut it waits for that first
-/// commit (a few seconds at most, or an interrupt) before streaming on: the next window
-/// takes the size that commit tells.
-fn wait_for_first_commit(window: &super::window_size::WindowSize) {
+/// commit (a few seconds at most, an interrupt, or the destination side giving up) before
+/// streaming on: the next window takes the size that commit tells.
+fn wait_for_first_commit(window: &super::window_size::WindowSize, out: &Outlet) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !window.informed() && !shutdown::requested() && std::time::Instant::now() < deadline {
+    while !window.informed()
+        && !shutdown::requested()
+        && !out.stopped()
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
@@ -315,7 +311,7 @@ fn read_window(
     (from, limit): (&Position, u64),
     kind: &SliceKind,
     tail: &mut TailTracker,
-    tx: &SyncSender<FromReader>,
+    out: &Outlet,
 ) -> Result<Read, Error> {
     let doing = "reading a window";
     let sql = window_copy_sql(&plan.shape, &plan.ks, from, kind, limit);
@@ -350,7 +346,7 @@ fn read_window(
             if rows >= plan.window.rows() && tail.at_row_boundary() && data != TRAILER {
                 chunk.extend_from_slice(&TRAILER);
                 let done = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
-                if tx.send(FromReader::Data(done)).is_err() {
+                if !out.send(FromReader::Data(done)) {
                     return Ok(Read::Abandoned);
                 }
                 let end = after_last_row(
@@ -365,14 +361,14 @@ fn read_window(
                     end: end.clone(),
                     slice_done: false,
                 };
-                if tx.send(cut).is_err() {
+                if !out.send(cut) {
                     return Ok(Read::Abandoned);
                 }
                 last = LastWindow {
                     from: end,
                     rows_before: tail.rows(),
                 };
-                wait_for_first_commit(&plan.window);
+                wait_for_first_commit(&plan.window, out);
                 chunk.extend_from_slice(&header);
             }
         }
@@ -383,12 +379,12 @@ fn read_window(
         reader.consume(n);
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(capacity));
-            if tx.send(FromReader::Data(full)).is_err() {
+            if !out.send(FromReader::Data(full)) {
                 return Ok(Read::Abandoned);
             }
         }
     }
-    if !chunk.is_empty() && tx.send(FromReader::Data(chunk)).is_err() {
+    if !chunk.is_empty() && !out.send(FromReader::Data(chunk)) {
         return Ok(Read::Abandoned);
     }
     Ok(Read::Ended(last))

@@ -93,6 +93,34 @@ fn a_permanent_error_fails_at_once_without_retrying() {
         .contains("check constraint"));
 }
 
+/// With windows sized by time, the reader cuts the first window from a longer statement and
+/// waits for its commit to learn the pace; when that window fails, the error is reported at
+/// once, not when the reader's wait (5 s) runs out.
+#[test]
+fn a_failing_first_window_cut_from_a_longer_statement_is_reported_at_once() {
+    let (src, dst) = (TestDb::new("src"), TestDb::new("dst"));
+    fixtures::transactions(&src, 30_000, 10);
+    src.exec(
+        "UPDATE transactions SET amount = 950 WHERE id = (SELECT id FROM transactions ORDER BY updated, id LIMIT 1)",
+    );
+    dst.exec(
+        "CREATE TABLE transactions (id uuid PRIMARY KEY, user_id uuid NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+           certified_by_user bigint, amount numeric(18,2) NOT NULL CHECK (amount < 900), status text NOT NULL)",
+    );
+    // Read in cursor order (not by heap blocks), so the stream is cut into windows.
+    let job = Pgsync::new(&src.url(), &dst.url(), "transactions").with(&["--no-block-scan"]);
+    let started = Instant::now();
+    let out = job.assert_exit("single", &[], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("check constraint"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the error waited for the reader: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(dst.scalar_i64("SELECT count(*) FROM transactions"), 0);
+}
+
 /// An incremental window is upserted by the statement that carries its receipt and COMMIT:
 /// when the upsert fails there (a destination constraint), nothing of the window is in,
 /// the error names the side and the step, and once the cause is gone the next run copies it.

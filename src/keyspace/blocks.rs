@@ -101,13 +101,16 @@ pub fn heap_facts(
     })
 }
 
-/// What a block plan is cut to.
+/// What a plan is cut to (block slices and keyset slices alike).
 #[derive(Debug, Clone, Copy)]
 pub struct Sizing {
     /// Rows per slice.
     pub slice_rows: u64,
-    /// Slices wanted at least (for `--jobs`).
+    /// Slices wanted at least (for `--jobs`)...
     pub min_slices: u64,
+    /// ...as long as each keeps this many rows: a slice smaller than a window gains no
+    /// parallelism and costs a window's round trips and commit of its own.
+    pub min_rows: u64,
 }
 
 /// Cuts blocks `from..heap.blocks` into contiguous slices (pure): each
@@ -122,7 +125,8 @@ pub fn cut(from: u64, heap: Heap, sizing: Sizing, upper: Option<&str>) -> Vec<Sl
     let left = heap.blocks - from;
     let mut slice_blocks = ((sizing.slice_rows as f64 / per_block).ceil() as u64).max(1);
     if sizing.min_slices > 1 {
-        slice_blocks = slice_blocks.min(left.div_ceil(sizing.min_slices));
+        let floor = ((sizing.min_rows as f64 / per_block).ceil() as u64).max(1);
+        slice_blocks = slice_blocks.min(left.div_ceil(sizing.min_slices).max(floor));
     }
     let slice_blocks = slice_blocks.max(left.div_ceil(MAX_SLICES));
     (from..heap.blocks)
@@ -150,6 +154,7 @@ mod tests {
         Sizing {
             slice_rows,
             min_slices,
+            min_rows: 1,
         }
     }
 
@@ -197,6 +202,35 @@ mod tests {
         assert_eq!(ends(&s).first(), Some(&(200, 300)));
         assert_eq!(ends(&s).last(), Some(&(900, 1000)));
         assert!(cut(1000, heap, sizing(1000, 1), None).is_empty());
+    }
+
+    #[test]
+    fn slices_wanted_by_jobs_keep_their_floor_of_rows() {
+        let heap = Heap {
+            blocks: 1000,
+            rows_per_block: 10.0,
+        };
+        // 10,000 rows, 8 slices wanted, 2,500 rows each at least: 4 slices of 250 blocks.
+        let floored = Sizing {
+            min_rows: 2_500,
+            ..sizing(10_000_000, 8)
+        };
+        assert_eq!(
+            ends(&cut(0, heap, floored, None)),
+            vec![(0, 250), (250, 500), (500, 750), (750, 1000)]
+        );
+        // A table smaller than the floor is one slice.
+        let whole = Sizing {
+            min_rows: 50_000,
+            ..sizing(10_000_000, 8)
+        };
+        assert_eq!(ends(&cut(0, heap, whole, None)), vec![(0, 1000)]);
+        // --slice-rows smaller than the floor still cuts.
+        let small = Sizing {
+            min_rows: 50_000,
+            ..sizing(2_000, 8)
+        };
+        assert_eq!(cut(0, heap, small, None).len(), 5);
     }
 
     #[test]

@@ -11,19 +11,18 @@ use postgres::types::Type;
 /// At most this many slices per pass, whatever the statistics say.
 const MAX_SLICES: usize = 10_000;
 
-/// Cuts `(lower, upper]` into slices of about `slice_rows` rows, and at least `min_slices`
-/// when the statistics allow (so that `--jobs` workers have slices to share; none when
-/// `upper` is `None` or the range is empty), then a NULL-cursor slice when `nulls`. A
-/// `lower` inside the NULL-cursor rows yields only the rest of that slice.
-#[allow(clippy::too_many_arguments)]
+/// Cuts `(lower, upper]` into slices of about `sizing.slice_rows` rows, and at least
+/// `sizing.min_slices` of `sizing.min_rows` rows or more when the statistics allow (so that
+/// `--jobs` workers have slices to share; none when `upper` is `None` or the range is
+/// empty), then a NULL-cursor slice when `nulls`. A `lower` inside the NULL-cursor rows
+/// yields only the rest of that slice.
 pub fn plan(
     client: &mut postgres::Client,
     table: &QualifiedName,
     ks: &KeySpace,
     lower: &Position,
     upper: Option<&str>,
-    slice_rows: u64,
-    min_slices: u64,
+    sizing: super::blocks::Sizing,
     nulls: bool,
 ) -> Result<Vec<Slice>, DbError> {
     let mut slices = Vec::new();
@@ -34,13 +33,13 @@ pub fn plan(
         (_, Some(u)) => Some(u),
     };
     if let Some(upper) = range_left {
-        let mut slice_rows = slice_rows;
-        if min_slices > 1 {
+        let mut slice_rows = sizing.slice_rows;
+        if sizing.min_slices > 1 {
             let kind = SliceKind::Range {
                 upper: upper.to_string(),
             };
             let range_rows = estimate(client, table, &ks.remaining(lower, &kind))?;
-            slice_rows = slice_rows.min(range_rows / min_slices);
+            slice_rows = slice_rows.min((range_rows / sizing.min_slices).max(sizing.min_rows));
         }
         let cuts = histogram_cuts(client, table, ks, lower, upper, slice_rows.max(1))?;
         for (lower, kind) in range_slices(lower, cuts, upper) {

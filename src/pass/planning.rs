@@ -11,6 +11,11 @@ use crate::runtime::output::unix_now;
 use crate::state::records::{ApplyMode, Holdback, PassRecord, PassSnapshot, SliceProgress};
 use crate::state::StateError;
 
+/// Rows a slice keeps at least when `--jobs` asks for more slices and windows are sized by
+/// time: their first windows are 10,000 rows, then up to four times the one before, so a
+/// smaller slice is one or two windows of its own, each paying a window's round trips and
+/// commit, for no parallelism a worker would not get from the next table or slice.
+const MIN_SLICE_ROWS_BY_TIME: u64 = 50_000;
 /// How long a plan waits for the transactions running at it to end (those that do need no
 /// holdback).
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -163,11 +168,16 @@ pub(super) fn plan_pass(
     heap: Option<blocks::HeapFacts>,
 ) -> Result<PassRecord, Error> {
     let spec = &job.spec;
-    // With --jobs, four slices a worker: one slow slice does not leave the others idle.
-    let min_slices = if spec.jobs > 1 {
-        4 * spec.jobs as u64
-    } else {
-        1
+    // With --jobs, four slices a worker: one slow slice does not leave the others idle;
+    // each keeps a window's rows at least (a fixed size), or `MIN_SLICE_ROWS_BY_TIME`.
+    let sizing = blocks::Sizing {
+        slice_rows: spec.slice_rows,
+        min_slices: if spec.jobs > 1 {
+            4 * spec.jobs as u64
+        } else {
+            1
+        },
+        min_rows: spec.window_rows.unwrap_or(MIN_SLICE_ROWS_BY_TIME),
     };
     let from_block = match &lower {
         Position::Start => Some(0),
@@ -185,14 +195,8 @@ pub(super) fn plan_pass(
         _ => None,
     };
     let slices = match (from_block, heap) {
-        (Some(from), Some(heap)) => {
-            let sizing = blocks::Sizing {
-                slice_rows: spec.slice_rows,
-                min_slices,
-            };
-            blocks::cut(from, heap, sizing, upper.as_deref())
-        }
-        _ => keyset_slices(job, src, &lower, upper.as_deref(), min_slices)?,
+        (Some(from), Some(heap)) => blocks::cut(from, heap, sizing, upper.as_deref()),
+        _ => keyset_slices(job, src, &lower, upper.as_deref(), sizing)?,
     };
     let progress = slices.iter().map(SliceProgress::untouched).collect();
     Ok(PassRecord {
@@ -219,7 +223,7 @@ fn keyset_slices(
     src: &mut postgres::Client,
     lower: &Position,
     upper: Option<&str>,
-    min_slices: u64,
+    sizing: blocks::Sizing,
 ) -> Result<Vec<keyspace::Slice>, Error> {
     let spec = &job.spec;
     let lower = match lower {
@@ -234,8 +238,7 @@ fn keyset_slices(
         &job.ks,
         lower,
         upper,
-        spec.slice_rows,
-        min_slices,
+        sizing,
         nulls,
     )?)
 }

@@ -2,7 +2,7 @@
 //! how many blocks it has at plan time, and block ranges sized from its rows per block.
 //! Why reading by blocks loses and duplicates nothing is in docs/consistency.md.
 
-use super::{Position, Slice, SliceKind};
+use super::{Position, Sizing, Slice, SliceKind};
 use crate::db::ident::{literal, QualifiedName};
 use crate::db::{DbError, PgResultExt, Side};
 
@@ -99,18 +99,6 @@ pub fn heap_facts(
         reltuples: row.get(2),
         relpages: row.get(3),
     })
-}
-
-/// What a plan is cut to (block slices and keyset slices alike).
-#[derive(Debug, Clone, Copy)]
-pub struct Sizing {
-    /// Rows per slice.
-    pub slice_rows: u64,
-    /// Slices wanted at least (for `--jobs`)...
-    pub min_slices: u64,
-    /// ...as long as each keeps this many rows: a slice smaller than a window gains no
-    /// parallelism and costs a window's round trips and commit of its own.
-    pub min_rows: u64,
 }
 
 /// Cuts blocks `from..heap.blocks` into contiguous slices (pure): each

@@ -77,6 +77,18 @@ pub enum SliceKind {
     },
 }
 
+/// What a plan is cut to (block slices and keyset slices alike).
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    /// Rows per slice.
+    pub slice_rows: u64,
+    /// Slices wanted at least (for `--jobs`)...
+    pub min_slices: u64,
+    /// ...as long as each keeps this many rows: a slice smaller than a window gains no
+    /// parallelism and costs a window's round trips and commit of its own.
+    pub min_rows: u64,
+}
+
 /// A contiguous piece of a pass, cut from planner estimates; windows are cut inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slice {

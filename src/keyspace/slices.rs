@@ -22,7 +22,7 @@ pub fn plan(
     ks: &KeySpace,
     lower: &Position,
     upper: Option<&str>,
-    sizing: super::blocks::Sizing,
+    sizing: super::Sizing,
     nulls: bool,
 ) -> Result<Vec<Slice>, DbError> {
     let mut slices = Vec::new();

@@ -170,7 +170,7 @@ pub(super) fn plan_pass(
     let spec = &job.spec;
     // With --jobs, four slices a worker: one slow slice does not leave the others idle;
     // each keeps a window's rows at least (a fixed size), or `MIN_SLICE_ROWS_BY_TIME`.
-    let sizing = blocks::Sizing {
+    let sizing = keyspace::Sizing {
         slice_rows: spec.slice_rows,
         min_slices: if spec.jobs > 1 {
             4 * spec.jobs as u64
@@ -223,7 +223,7 @@ fn keyset_slices(
     src: &mut postgres::Client,
     lower: &Position,
     upper: Option<&str>,
-    sizing: blocks::Sizing,
+    sizing: keyspace::Sizing,
 ) -> Result<Vec<keyspace::Slice>, Error> {
     let spec = &job.spec;
     let lower = match lower {
